@@ -1,0 +1,40 @@
+# Every target does its own set-up: a fresh clone needs nothing but python3 and a C compiler.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := $(VENV)/.deps
+LLAMA := $(VENV)/.llama
+LLAMA_VERSION := 0.3.36
+TEST_MODEL ?= qwen2.5-coder:1.5b
+
+.PHONY: run test lint model-server clean
+
+run: $(DEPS)
+	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
+	$(BIN)/python -m app run
+
+test: $(DEPS) $(LLAMA)
+	$(BIN)/python -m app.modelfetch $(TEST_MODEL)
+	DOCSORT_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
+
+lint: $(DEPS)
+	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
+
+model-server: $(LLAMA)
+
+$(DEPS): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+# No wheel exists for this CPU-only build; it compiles (3-4 minutes) with flags chosen from
+# what the CPU reports. --no-cache-dir: pip would reuse a wheel built with other flags.
+$(LLAMA): $(DEPS) scripts/llama-cmake-args
+	CMAKE_ARGS="$$(scripts/llama-cmake-args)" $(BIN)/pip install -q --no-cache-dir \
+		llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,1 @@
+"""docsort: local-first document classification."""

@@ -1,0 +1,124 @@
+"""The Litestar application factory: it takes its dependencies, so tests can pass real or
+fake ones instead of patching globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+
+from ..classifier import Classifier
+from ..errors import DocsortError
+from ..model import ModelClient
+from ..prompts import Prompts
+from ..settings import Settings
+from ..store import AsyncStore
+from ..worker import Worker
+from .batches import BatchController
+from .classifications import ClassificationController
+from .files import FileController
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> Response[Any]:
+    return Response(
+        DocsortError(message, code=code, details=details).body(),
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def _docsort_error(_: Request[Any, Any, Any], exc: DocsortError) -> Response[Any]:
+    return _error(exc.status, exc.code, exc.message, exc.details)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    return _error(422, "invalid_input", "the request body is not valid", exc.extra)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return _error(exc.status_code, code, exc.detail)
+
+
+def _unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", exc_info=exc)
+    return _error(500, "internal_error", "something went wrong on the server; see its log")
+
+
+@get("/health")
+async def health(
+    store: NamedDependency[AsyncStore], model: NamedDependency[ModelClient]
+) -> Response[dict[str, Any]]:
+    """Ready when the database answers and the model server has the model."""
+    try:
+        database = {"ok": await store.check()}
+    except Exception as exc:
+        database = {"ok": False, "error": str(exc)}
+    model_status = await model.status()
+    ok = database["ok"] and model_status["ok"]
+    return Response(
+        {"status": "ok" if ok else "unavailable", "database": database, "model": model_status},
+        status_code=200 if ok else 503,
+    )
+
+
+def create_app(
+    settings: NamedDependency[Settings],
+    store: NamedDependency[AsyncStore],
+    model: NamedDependency[ModelClient],
+    *,
+    run_worker: bool = True,
+) -> Litestar:
+    """Build the API over `store` and `model`. With run_worker=False nothing processes files
+    until a test drains `app.state.worker` itself."""
+    classifier = Classifier(model, Prompts(settings.prompts_dir), settings.answer_retries)
+    worker = Worker(
+        store,
+        classifier,
+        settings.uploads_dir,
+        concurrency=settings.concurrency,
+        max_attempts=settings.max_attempts,
+        text_chars=settings.text_chars,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if run_worker:
+            await worker.start()
+        try:
+            yield
+        finally:
+            if run_worker:
+                await worker.stop()
+
+    def provide(value: Any) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    app = Litestar(
+        route_handlers=[ClassificationController, BatchController, FileController, health],
+        dependencies={
+            "store": provide(store),
+            "model": provide(model),
+            "worker": provide(worker),
+            "settings": provide(settings),
+        },
+        exception_handlers={
+            DocsortError: _docsort_error,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="docsort", version="0.1.0", path="/schema"),
+    )
+    app.state.worker = worker
+    return app

@@ -1,0 +1,83 @@
+"""Batches: files uploaded together to be classified."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from ..errors import NotFound, PayloadTooLarge
+from ..ids import new_id
+from ..settings import Settings
+from ..store import AsyncStore
+from ..uploads import receive_files
+from ..worker import Worker
+from .classifications import load_classification
+from .views import batch_view, file_view
+
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class BatchController(Controller):
+    path = "/v1/classifications/{cls_id:str}/batches"
+
+    @post("/", status_code=HTTP_202_ACCEPTED, request_max_body_size=None)
+    async def upload(
+        self,
+        request: Request,
+        store: NamedDependency[AsyncStore],
+        worker: NamedDependency[Worker],
+        settings: NamedDependency[Settings],
+        cls_id: FromPath[str],
+    ) -> dict[str, Any]:
+        """Every file is on disk and recorded before the 202 goes out."""
+        await load_classification(store, cls_id)
+        limit = settings.max_files * (settings.max_file_bytes + MULTIPART_OVERHEAD)
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise PayloadTooLarge(
+                f"a batch holds at most {settings.max_files} files of"
+                f" {settings.max_file_bytes // (1024 * 1024)} MB each",
+                code="batch_too_large",
+            )
+        batch_id = new_id("cbtc")
+        staging = settings.uploads_dir / ".incoming" / batch_id
+        saved = await receive_files(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            staging,
+            max_files=settings.max_files,
+            max_file_bytes=settings.max_file_bytes,
+        )
+        final = settings.uploads_dir / batch_id
+        try:
+            await asyncio.to_thread(staging.rename, final)
+            await store.create_batch(batch_id, cls_id, [f.row() for f in saved])
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+            await asyncio.to_thread(shutil.rmtree, final, True)
+            raise
+        worker.wake()
+        return {"batch": batch_view(await store.get_batch(cls_id, batch_id))}
+
+    @get("/")
+    async def index(
+        self, store: NamedDependency[AsyncStore], cls_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await load_classification(store, cls_id)
+        return {"batches": [batch_view(b) for b in await store.list_batches(cls_id)]}
+
+    @get("/{batch_id:str}")
+    async def show(
+        self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], batch_id: FromPath[str]
+    ) -> dict[str, Any]:
+        await load_classification(store, cls_id)
+        batch = await store.get_batch(cls_id, batch_id)
+        if batch is None:
+            raise NotFound(f"no batch {batch_id!r} in classification {cls_id!r}")
+        files = await store.batch_files(batch_id)
+        return {"batch": batch_view(batch), "files": [file_view(f) for f in files]}

@@ -1,0 +1,68 @@
+"""One file's verdict: read it, override it, or ask the model again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from ..errors import InvalidInput, NotFound
+from ..schemas import OverrideIn
+from ..store import AsyncStore
+from ..worker import Worker
+from .classifications import load_classification
+from .views import file_view
+
+
+async def load_file(store: AsyncStore, cls_id: str, file_id: str) -> dict[str, Any]:
+    await load_classification(store, cls_id)
+    row = await store.get_file(file_id, cls_id)
+    if row is None:
+        raise NotFound(f"no file {file_id!r} in classification {cls_id!r}")
+    return row
+
+
+class FileController(Controller):
+    path = "/v1/classifications/{cls_id:str}/files"
+
+    @get("/{file_id:str}")
+    async def show(
+        self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
+    ) -> dict[str, Any]:
+        return {"file": file_view(await load_file(store, cls_id, file_id))}
+
+    @patch("/{file_id:str}")
+    async def override(
+        self,
+        store: NamedDependency[AsyncStore],
+        cls_id: FromPath[str],
+        file_id: FromPath[str],
+        data: JSONBody[OverrideIn],
+    ) -> dict[str, Any]:
+        """A user's verdict; no automatic run replaces it (only an explicit redo does)."""
+        await load_file(store, cls_id, file_id)
+        category_id = data.classified_category_id
+        if category_id is not None and category_id not in await store.category_ids(cls_id):
+            raise InvalidInput(
+                f"{category_id!r} is not a category of classification {cls_id!r}",
+                code="unknown_category",
+            )
+        await store.override_file(file_id, category_id)
+        return {"file": file_view(await load_file(store, cls_id, file_id))}
+
+    @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED)
+    async def redo(
+        self,
+        store: NamedDependency[AsyncStore],
+        worker: NamedDependency[Worker],
+        cls_id: FromPath[str],
+        file_id: FromPath[str],
+    ) -> dict[str, Any]:
+        """A fresh model run with the current categories; it replaces any override."""
+        await load_file(store, cls_id, file_id)
+        await store.redo_file(file_id)
+        worker.wake()
+        return {"file": file_view(await load_file(store, cls_id, file_id))}

@@ -1,0 +1,104 @@
+"""Turn a document's text into a verdict: one of the classification's categories, or none.
+
+The model answers JSON constrained by a schema (reasoning first, so it commits to a category
+only after saying what the document is); the answer is validated here because the schema
+grammar does not enforce everything (numeric bounds, for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, field_validator
+
+from .model import ModelClient
+from .prompts import Prompts
+
+log = logging.getLogger(__name__)
+
+NONE = "none"
+REASONING_MAX = 300
+
+
+class InvalidAnswer(Exception):
+    """The model kept answering something that is not a valid verdict."""
+
+
+class Answer(BaseModel):
+    reasoning: str
+    category: str
+    confidence: float
+
+    @field_validator("reasoning")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("empty reasoning")
+        return value[:REASONING_MAX]
+
+    @field_validator("confidence")
+    @classmethod
+    def _clamp(cls, value: float) -> float:
+        if value != value:  # NaN
+            raise ValueError("confidence is not a number")
+        return min(max(value, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    category_id: str | None
+    confidence: float
+    reasoning: str
+
+
+def answer_schema(category_names: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": REASONING_MAX},
+            "category": {"type": "string", "enum": [*category_names, NONE]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["reasoning", "category", "confidence"],
+    }
+
+
+class Classifier:
+    def __init__(self, model: ModelClient, prompts: Prompts, retries: int = 2):
+        self.model = model
+        self.prompts = prompts
+        self.retries = retries
+
+    def _render(self, classification: dict[str, Any], text: str) -> tuple[str, str]:
+        context = {"classification": classification, "categories": classification["categories"]}
+        return (
+            self.prompts.render("classify_system", **context),
+            self.prompts.render("classify_user", **context, text=text),
+        )
+
+    async def classify(self, classification: dict[str, Any], text: str) -> Verdict:
+        categories = classification["categories"]
+        by_name = {c["name"]: c["id"] for c in categories}
+        schema = answer_schema(list(by_name))
+        system, user = await asyncio.to_thread(self._render, classification, text)
+        problem = ""
+        for attempt in range(self.retries + 1):
+            raw = await self.model.chat_json(system, user, schema, attempt)
+            try:
+                answer = Answer.model_validate_json(raw)
+            except ValidationError as exc:
+                problem = f"invalid JSON verdict: {exc.errors()[0]['msg']}"
+                log.warning("model answer rejected (%s): %r", problem, raw[:200])
+                continue
+            if answer.category != NONE and answer.category not in by_name:
+                problem = f"the model named an unknown category {answer.category!r}"
+                log.warning(problem)
+                continue
+            return Verdict(by_name.get(answer.category), answer.confidence, answer.reasoning)
+        raise InvalidAnswer(
+            f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"
+        )

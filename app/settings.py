@@ -1,0 +1,64 @@
+"""Settings read from environment variables, with defaults that work on a laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    prompts_dir: Path = Path("prompts")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ollama_host: str = "http://127.0.0.1:11434"
+    model: str = "qwen2.5-coder:1.5b"
+    model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "docsort" / "models")
+    model_server_port: int = 11434
+    model_threads: int = os.cpu_count() or 2
+    model_ctx: int = 4096
+    model_timeout: float = 300.0
+    concurrency: int = 1
+    max_attempts: int = 3
+    answer_retries: int = 2
+    text_chars: int = 3000
+    max_files: int = 30
+    max_file_bytes: int = 25 * MB
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        d = cls()
+        return cls(
+            data_dir=Path(_env("DOCSORT_DATA_DIR", str(d.data_dir))),
+            prompts_dir=Path(_env("DOCSORT_PROMPTS_DIR", str(d.prompts_dir))),
+            host=_env("DOCSORT_HOST", d.host),
+            port=int(_env("DOCSORT_PORT", str(d.port))),
+            ollama_host=_env("OLLAMA_HOST", d.ollama_host),
+            model=_env("DOCSORT_MODEL", d.model),
+            model_dir=Path(_env("DOCSORT_MODEL_DIR", str(d.model_dir))),
+            model_threads=int(_env("DOCSORT_MODEL_THREADS", str(d.model_threads))),
+            model_ctx=int(_env("DOCSORT_MODEL_CTX", str(d.model_ctx))),
+            model_timeout=float(_env("DOCSORT_MODEL_TIMEOUT", str(d.model_timeout))),
+            concurrency=int(_env("DOCSORT_CONCURRENCY", str(d.concurrency))),
+            max_attempts=int(_env("DOCSORT_MAX_ATTEMPTS", str(d.max_attempts))),
+            answer_retries=int(_env("DOCSORT_ANSWER_RETRIES", str(d.answer_retries))),
+            text_chars=int(_env("DOCSORT_TEXT_CHARS", str(d.text_chars))),
+            max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
+            max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
+        )
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "docsort.db"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"

@@ -1,0 +1,188 @@
+"""Stream a multipart upload to disk part by part, so a 30 x 25 MB batch never sits in memory.
+
+Files land in a staging folder named by the server; the names users gave them are kept for
+display only. On any error the staging folder is removed, so a refused batch leaves no bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .errors import BadRequest, InvalidInput, PayloadTooLarge
+from .ids import new_id
+
+FIELD = "files"
+NAME_MAX = 255
+
+
+@dataclass
+class SavedFile:
+    id: str
+    file_name: str
+    size_bytes: int = 0
+    sha256: str = ""
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
+
+    def row(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "file_name": self.file_name,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+        }
+
+
+def display_name(raw: str) -> str:
+    """The last path component of a client-sent name, for showing; never used as a path."""
+    name = PureWindowsPath(PurePosixPath(raw).name).name.strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:NAME_MAX] or "upload"
+
+
+class _Sink:
+    """The file side of an upload, run on a worker thread in small batches of operations."""
+
+    def __init__(self, staging: Path, max_files: int, max_file_bytes: int):
+        self.staging = staging
+        self.max_files = max_files
+        self.max_file_bytes = max_file_bytes
+        self.saved: list[SavedFile] = []
+        self.current: SavedFile | None = None
+        self.handle: BinaryIO | None = None
+
+    def apply(self, ops: list[tuple[str, object]]) -> None:
+        for op, arg in ops:
+            if op == "begin":
+                self._begin(arg)  # type: ignore[arg-type]
+            elif op == "data" and self.current is not None:
+                self._write(arg)  # type: ignore[arg-type]
+            elif op == "end" and self.current is not None:
+                self._end()
+
+    def _begin(self, file_name: str) -> None:
+        if len(self.saved) >= self.max_files:
+            raise InvalidInput(
+                f"a batch holds at most {self.max_files} files", code="too_many_files"
+            )
+        self.current = SavedFile(new_id("file"), display_name(file_name))
+        self.handle = open(self.staging / self.current.id, "wb")
+
+    def _write(self, data: bytes) -> None:
+        assert self.current is not None and self.handle is not None
+        self.current.size_bytes += len(data)
+        if self.current.size_bytes > self.max_file_bytes:
+            raise PayloadTooLarge(
+                f"{self.current.file_name!r} is larger than"
+                f" {self.max_file_bytes // (1024 * 1024)} MB",
+                code="file_too_large",
+            )
+        self.current._hash.update(data)
+        self.handle.write(data)
+
+    def _end(self) -> None:
+        assert self.current is not None and self.handle is not None
+        self.handle.close()
+        self.current.sha256 = self.current._hash.hexdigest()
+        self.saved.append(self.current)
+        self.current, self.handle = None, None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, params = parse_options_header(content_type)
+    if kind != b"multipart/form-data" or not params.get(b"boundary"):
+        raise BadRequest(
+            "upload files as multipart/form-data, one part per file named 'files'",
+            code="not_multipart",
+        )
+    return params[b"boundary"]
+
+
+def _feed(step, *args) -> None:  # type: ignore[no-untyped-def]
+    try:
+        step(*args)
+    except MultipartParseError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}", code="bad_multipart") from exc
+
+
+async def receive_files(
+    content_type: str,
+    chunks: AsyncIterator[bytes],
+    staging: Path,
+    *,
+    max_files: int,
+    max_file_bytes: int,
+) -> list[SavedFile]:
+    """Write every `files` part of the body into `staging` (created here, removed on error)."""
+    boundary = _boundary(content_type)
+    ops: list[tuple[str, object]] = []
+    headers: dict[bytes, bytes] = {}
+    pending_header = [b"", b""]
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        pending_header[0] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        pending_header[1] += data[start:end]
+
+    def on_header_end() -> None:
+        headers[pending_header[0].lower()] = pending_header[1]
+        pending_header[0], pending_header[1] = b"", b""
+
+    def on_headers_finished() -> None:
+        _, params = parse_options_header(headers.get(b"content-disposition", b""))
+        headers.clear()
+        if params.get(b"name") == FIELD.encode():
+            ops.append(("begin", params.get(b"filename", b"").decode("utf-8", "replace")))
+        else:
+            ops.append(("skip", None))
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if ops and ops[-1][0] == "data":
+            ops[-1] = ("data", ops[-1][1] + data[start:end])  # type: ignore[operator]
+        else:
+            ops.append(("data", data[start:end]))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": lambda: ops.append(("end", None)),
+        },
+    )
+    await asyncio.to_thread(staging.mkdir, parents=True)
+    sink = _Sink(staging, max_files, max_file_bytes)
+    try:
+        async for chunk in chunks:
+            _feed(parser.write, chunk)
+            if ops:
+                batch, ops[:] = list(ops), []
+                await asyncio.to_thread(sink.apply, batch)
+        _feed(parser.finalize)
+        if sink.current is not None:
+            raise BadRequest("the upload ended in the middle of a file", code="truncated_upload")
+        if not sink.saved:
+            raise InvalidInput(
+                f"no files: send 1 to {max_files} parts named '{FIELD}'", code="no_files"
+            )
+    except BaseException:
+        sink.close()
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+        raise
+    return sink.saved

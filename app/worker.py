@@ -1,0 +1,141 @@
+"""The asyncio worker: claims queued files, reads them, asks the classifier, stores verdicts.
+
+A file moves queued -> processing -> processed | failed. A model server that is down is not
+the file's fault: the file goes back to queued with a backoff, up to `max_attempts` tries.
+Files a dead process left in processing are re-queued when the worker starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from .classifier import Classifier, InvalidAnswer
+from .errors import ModelUnavailable
+from .store import AsyncStore
+from .text import UnreadableFile, read_document
+
+log = logging.getLogger(__name__)
+
+EMPTY_REASONING = "The file holds no readable text, so it fits no category."
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before a retry: exponential with jitter, capped at five minutes."""
+    return min(2.0**attempts, 300.0) * (0.5 + random.random())
+
+
+class Worker:
+    def __init__(
+        self,
+        store: AsyncStore,
+        classifier: Classifier,
+        uploads_dir: Path,
+        *,
+        concurrency: int = 1,
+        max_attempts: int = 3,
+        text_chars: int = 3000,
+        poll_seconds: float = 1.0,
+    ):
+        self.store = store
+        self.classifier = classifier
+        self.uploads_dir = uploads_dir
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.text_chars = text_chars
+        self.poll_seconds = poll_seconds
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        requeued = await self.store.requeue_processing()
+        if requeued:
+            log.info("re-queued %d file(s) left in processing by an earlier run", requeued)
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop claiming, give in-flight files `grace` seconds, then cancel and re-queue them."""
+        self._stopping = True
+        self.wake()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.store.requeue_processing()
+
+    async def drain(self) -> int:
+        """Burst mode: process files until none is runnable now; returns how many ran."""
+        count = 0
+        while await self.process_one():
+            count += 1
+        return count
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                if await self.process_one():
+                    continue
+            except Exception:
+                log.exception("worker loop error")
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+
+    async def process_one(self) -> bool:
+        job = await self.store.claim_file(time.time())
+        if job is None:
+            return False
+        try:
+            await self._run(job)
+        except Exception as exc:
+            log.exception("file %s failed unexpectedly", job["id"])
+            await self.store.record_failure(job["id"], job["run_token"], f"internal error: {exc}")
+        return True
+
+    async def _run(self, job: dict[str, Any]) -> None:
+        file_id, token = job["id"], job["run_token"]
+        path = self.uploads_dir / job["batch_id"] / file_id
+        try:
+            document = await asyncio.to_thread(read_document, path, self.text_chars)
+        except UnreadableFile as exc:
+            await self.store.record_failure(file_id, token, str(exc))
+            return
+        if not document.text.strip():
+            await self.store.record_verdict(file_id, token, None, 1.0, EMPTY_REASONING, "")
+            return
+        classification = await self.store.get_classification(job["classification_id"])
+        try:
+            verdict = await self.classifier.classify(classification, document.text)
+        except InvalidAnswer as exc:
+            await self.store.record_failure(file_id, token, str(exc))
+            return
+        except ModelUnavailable as exc:
+            if job["attempts"] >= self.max_attempts:
+                await self.store.record_failure(
+                    file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}"
+                )
+            else:
+                log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
+                delay = backoff(job["attempts"])
+                await self.store.record_retry(file_id, token, exc.message, time.time() + delay)
+            return
+        await self.store.record_verdict(
+            file_id,
+            token,
+            verdict.category_id,
+            verdict.confidence,
+            verdict.reasoning,
+            self.classifier.model.model,
+        )

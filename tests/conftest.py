@@ -1,0 +1,105 @@
+"""Shared fixtures: a fresh data folder, a store, a fake or real model, and an API client."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.api import create_app
+from app.model import ModelClient
+from app.settings import Settings
+from app.store import AsyncStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+INBOX = {
+    "name": "Inbox triage",
+    "description": "Sort everything in our document inbox",
+    "categories": [
+        {
+            "name": "Invoice",
+            "description": "Vendor bills and invoices",
+            "keywords": ["invoice", "bill to", "total due"],
+            "linked_extraction_id": None,
+        },
+        {
+            "name": "Contract",
+            "description": "Service agreements, NDAs",
+            "keywords": ["agreement", "party", "whereas"],
+        },
+        {"name": "Receipt", "description": "Point-of-sale receipts"},
+    ],
+}
+
+
+class FakeModel(ModelClient):
+    """Stands in for the model in logic tests: picks the first category whose name the
+    document mentions, else none. `replies` queues raw answers to return first."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9", "fake-model")
+        self.replies: list[str | Exception] = []
+        self.calls: list[dict[str, Any]] = []
+
+    async def chat_json(
+        self, system: str, user: str, schema: dict[str, Any], attempt: int = 0
+    ) -> str:
+        self.calls.append({"system": system, "user": user, "schema": schema, "attempt": attempt})
+        if self.replies:
+            reply = self.replies.pop(0)
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+        names = [n for n in schema["properties"]["category"]["enum"] if n != "none"]
+        found = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", user, re.I)), "none")
+        return json.dumps(
+            {"reasoning": f"It mentions {found}.", "category": found, "confidence": 0.9}
+        )
+
+    async def status(self) -> dict[str, Any]:
+        return {"ok": True, "host": self.host, "model": self.model}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", prompts_dir=ROOT / "prompts")
+
+
+@pytest.fixture
+def store(settings: Settings) -> AsyncStore:
+    store = AsyncStore(settings.db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, store: AsyncStore, fake_model: FakeModel
+) -> AsyncIterator[AsyncTestClient]:
+    """An API client over the fake model; the worker runs only when a test drains it."""
+    app = create_app(settings, store, fake_model, run_worker=False)
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+@pytest.fixture
+def worker(client: AsyncTestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.worker
+
+
+@pytest.fixture
+async def inbox(client: AsyncTestClient) -> dict[str, Any]:
+    response = await client.post("/v1/classifications", json=INBOX)
+    assert response.status_code == 201, response.text
+    return response.json()["classification"]
