@@ -90,8 +90,9 @@ def run(settings: Settings) -> None:
     log.info("model: %s", settings.model)
     try:
         store = AsyncStore(settings.db_path)
-        model = ModelClient(normalise_host(settings.ollama_host), settings.model,
-                            settings.model_timeout)
+        model = ModelClient(
+            normalise_host(settings.ollama_host), settings.model, settings.model_timeout
+        )
         app = create_app(settings, store, model)
         log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
@@ -103,8 +104,11 @@ def run(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    parser.add_argument("command", choices=["run", "probe"], help="run: serve; probe: exit 0"
-                        " when Ollama answers at OLLAMA_HOST")
+    parser.add_argument(
+        "command",
+        choices=["run", "probe"],
+        help="run: serve; probe: exit 0 when Ollama answers at OLLAMA_HOST",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     settings = Settings.from_env()

@@ -103,3 +103,11 @@ async def inbox(client: AsyncTestClient) -> dict[str, Any]:
     response = await client.post("/v1/classifications", json=INBOX)
     assert response.status_code == 201, response.text
     return response.json()["classification"]
+
+
+async def upload(client: AsyncTestClient, cls_id: str, files: dict[str, bytes]) -> dict[str, Any]:
+    """Upload `files` (name -> bytes) as one batch and return the batch."""
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files.items()]
+    response = await client.post(f"/v1/classifications/{cls_id}/batches", files=parts)
+    assert response.status_code == 202, response.text
+    return response.json()["batch"]

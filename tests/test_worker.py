@@ -1,0 +1,139 @@
+import asyncio
+import json
+import time
+
+from app.errors import ModelUnavailable
+from app.worker import backoff
+
+from .conftest import upload
+
+
+def answer(category: str, confidence: float = 0.8, reasoning: str = "Because.") -> str:
+    return json.dumps({"reasoning": reasoning, "category": category, "confidence": confidence})
+
+
+async def only_file(client, cls_id, batch_id) -> dict:
+    view = (await client.get(f"/v1/classifications/{cls_id}/batches/{batch_id}")).json()
+    return view["files"][0]
+
+
+async def test_confidence_is_clamped_and_reasoning_trimmed(client, inbox, worker, fake_model):
+    fake_model.replies = [answer("Receipt", 12.333, "  A   shop\nreceipt. " + "x" * 400)]
+    batch = await upload(client, inbox["id"], {"r.txt": b"some text"})
+    await worker.drain()
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["classified_category_name"] == "Receipt"
+    assert file["confidence"] == 1.0
+    assert file["classification_reasoning"].startswith("A shop receipt. x")
+    assert len(file["classification_reasoning"]) == 300
+
+
+async def test_invalid_answers_are_retried_then_accepted(client, inbox, worker, fake_model):
+    fake_model.replies = ["not json", answer("Bogus"), answer("Contract")]
+    batch = await upload(client, inbox["id"], {"c.txt": b"some text"})
+    await worker.drain()
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "processed"
+    assert file["classified_category_name"] == "Contract"
+    assert [c["attempt"] for c in fake_model.calls] == [0, 1, 2]
+
+
+async def test_answers_invalid_every_time_fail_the_file_clearly(client, inbox, worker, fake_model):
+    fake_model.replies = ["{}", answer("Bogus"), '{"reasoning": "x", "category": "Invoice"}']
+    batch = await upload(client, inbox["id"], {"c.txt": b"some text"})
+    await worker.drain()
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "failed"
+    assert "no valid verdict in 3 tries" in file["error"]
+    assert file["classified_category_id"] is None and file["verdict_source"] is None
+
+
+async def test_model_outage_backs_off_then_fails_after_max_attempts(
+    client, inbox, worker, fake_model, store
+):
+    down = ModelUnavailable("connection refused")
+    fake_model.replies = [down, down, down]
+    batch = await upload(client, inbox["id"], {"c.txt": b"some text"})
+
+    assert await worker.drain() == 1
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "queued" and file["error"] == "connection refused"
+    batch_view = (
+        await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")
+    ).json()
+    assert batch_view["batch"]["status"] == "processing"
+    assert await worker.drain() == 0  # backing off: not runnable yet
+    assert await store.next_run_after() > time.time()
+
+    for attempt in (2, 3):
+        store.sync.db.execute("UPDATE files SET run_after = 0")
+        assert await worker.drain() == 1
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "failed"
+    assert file["attempts"] == 3
+    assert "gave up after 3 attempts" in file["error"]
+
+
+def test_backoff_grows_and_is_capped():
+    assert all(0.5 <= backoff(0) <= 1.5 for _ in range(50))
+    assert all(4 <= backoff(3) <= 12 for _ in range(50))
+    assert all(backoff(30) <= 450 for _ in range(50))
+
+
+async def test_empty_text_is_none_without_asking_the_model(client, inbox, worker, fake_model):
+    batch = await upload(client, inbox["id"], {"blank.txt": b" \n\n \t "})
+    await worker.drain()
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "processed"
+    assert file["classified_category_id"] is None
+    assert "no readable text" in file["classification_reasoning"]
+    assert fake_model.calls == []
+
+
+async def test_start_requeues_files_a_dead_process_left_processing(client, inbox, worker, store):
+    batch = await upload(client, inbox["id"], {"a.txt": b"Invoice", "b.txt": b"Receipt"})
+    claimed = await store.claim_file(time.time())  # claimed by a process that then died
+    assert claimed is not None
+    await worker.start()
+    try:
+        for _ in range(100):
+            view = (
+                await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")
+            ).json()
+            if view["batch"]["status"] == "processed":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    assert view["batch"]["status"] == "processed"
+    assert [f["status"] for f in view["files"]] == ["processed", "processed"]
+    assert all(f["attempts"] == 1 for f in view["files"])
+
+
+async def test_stop_requeues_a_file_whose_run_it_cancels(client, inbox, worker, fake_model):
+    gate = asyncio.Event()
+
+    async def hang(*args, **kwargs):
+        await gate.wait()
+
+    fake_model.chat_json = hang
+    batch = await upload(client, inbox["id"], {"a.txt": b"Invoice"})
+    await worker.start()
+    for _ in range(100):
+        if (await only_file(client, inbox["id"], batch["id"]))["status"] == "processing":
+            break
+        await asyncio.sleep(0.02)
+    await worker.stop(grace=0.1)
+    file = await only_file(client, inbox["id"], batch["id"])
+    assert file["status"] == "queued"
+    assert file["attempts"] == 0
+
+
+async def test_a_stale_run_does_not_overwrite_a_redo(client, inbox, worker, store):
+    batch = await upload(client, inbox["id"], {"a.txt": b"Invoice"})
+    job = await store.claim_file(time.time())
+    file_id = job["id"]
+    await client.post(f"/v1/classifications/{inbox['id']}/files/{file_id}/redo")
+    stored = await store.record_verdict(file_id, job["run_token"], None, 0.5, "late", "m")
+    assert stored is False
+    assert (await only_file(client, inbox["id"], batch["id"]))["status"] == "queued"
