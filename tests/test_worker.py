@@ -65,7 +65,7 @@ async def test_model_outage_backs_off_then_fails_after_max_attempts(
     assert await worker.drain() == 0  # backing off: not runnable yet
     assert await store.next_run_after() > time.time()
 
-    for attempt in (2, 3):
+    for _ in (2, 3):  # the second and third attempts
         store.sync.db.execute("UPDATE files SET run_after = 0")
         assert await worker.drain() == 1
     file = await only_file(client, inbox["id"], batch["id"])
