@@ -30,6 +30,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 def clean(text: str) -> str:
     text = _WHITESPACE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 

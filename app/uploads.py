@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from .errors import BadRequest, InvalidInput, PayloadTooLarge
 from .ids import new_id
@@ -174,9 +174,11 @@ async def receive_files(
             if ops:
                 batch, ops[:] = list(ops), []
                 await asyncio.to_thread(sink.apply, batch)
-        _feed(parser.finalize)
-        if sink.current is not None:
-            raise BadRequest("the upload ended in the middle of a file", code="truncated_upload")
+        _feed(parser.finalize)  # checks nothing in python-multipart: the state below does
+        if sink.current is not None or parser.state != MultipartState.END:
+            raise BadRequest(
+                "the upload ended before its closing boundary", code="truncated_upload"
+            )
         if not sink.saved:
             raise InvalidInput(
                 f"no files: send 1 to {max_files} parts named '{FIELD}'", code="no_files"

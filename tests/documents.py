@@ -1,0 +1,105 @@
+"""Documents the tests make themselves: realistic enough that a small model must read them."""
+
+from __future__ import annotations
+
+import pymupdf
+
+INVOICE = """INVOICE
+ACME Office Supplies Ltd
+12 Harbour Road, Bristol BS1 4QA - VAT reg. GB 123 4567 89
+
+Invoice number: INV-2026-0042
+Invoice date: 14 March 2026
+Due date: 13 April 2026
+
+Bill to:
+Northwind Traders GmbH, Accounts Payable
+Lindenstrasse 5, 10969 Berlin
+
+Description                     Qty   Unit price    Amount
+Ergonomic office chair           4       120.00     480.00
+Standing desk frame              1       250.00     250.00
+Delivery and installation        1        70.00      70.00
+
+Subtotal                                            800.00
+VAT 20%                                             160.00
+Total due (EUR)                                     960.00
+
+Please pay by bank transfer within 30 days to IBAN GB29 NWBK 6016 1331 9268 19,
+quoting the invoice number. Late payments incur interest of 1.5% per month.
+"""
+
+CONTRACT = """SERVICE AGREEMENT
+
+This Service Agreement (the "Agreement") is entered into on 1 February 2026 by and between
+Brightline Analytics Inc., a Delaware corporation (the "Provider"), and Harbor Foods LLC
+(the "Client"), each a "Party" and together the "Parties".
+
+WHEREAS the Client wishes to engage the Provider to deliver data analysis services, and
+WHEREAS the Provider is willing to deliver such services on the terms set out below,
+NOW, THEREFORE, the Parties agree as follows:
+
+1. Services. The Provider shall deliver the services described in Schedule A.
+2. Term. This Agreement begins on the Effective Date and continues for twelve (12) months,
+   unless terminated earlier by either Party with thirty (30) days' written notice.
+3. Fees. The Client shall pay the fees set out in Schedule B within 30 days of each invoice.
+4. Confidentiality. Each Party shall keep the other Party's confidential information secret.
+5. Governing Law. This Agreement is governed by the laws of the State of New York.
+
+IN WITNESS WHEREOF, the Parties have signed this Agreement as of the date first written above.
+
+Brightline Analytics Inc.            Harbor Foods LLC
+By: ______________________           By: ______________________
+"""
+
+RECEIPT = """CORNER CAFE
+14 Market Street, Leeds
+Tel 0113 496 0000
+
+02/05/2026  08:31   Till 2   Server: Amy
+
+1 x Cappuccino                 3.20
+1 x Almond croissant           2.60
+1 x Orange juice               2.40
+
+TOTAL                          8.20
+CASH                          10.00
+CHANGE                         1.80
+
+Thank you for your visit!
+Please keep this receipt as proof of purchase.
+"""
+
+UNRELATED = """Banana bread
+
+A moist, easy loaf that uses up overripe bananas.
+
+Ingredients
+- 3 ripe bananas, mashed
+- 75 g melted butter
+- 150 g sugar
+- 1 egg, beaten
+- 1 teaspoon vanilla extract
+- 1 teaspoon baking soda
+- a pinch of salt
+- 190 g plain flour
+
+Method
+1. Preheat the oven to 175 C and butter a loaf tin.
+2. Mix the butter into the mashed bananas, then stir in the sugar, egg and vanilla.
+3. Sprinkle the baking soda and salt over the mixture and mix in, then fold in the flour.
+4. Pour into the tin and bake for about 60 minutes, until a skewer comes out clean.
+5. Cool in the tin for 10 minutes before turning out. Serves 8.
+"""
+
+
+def pdf_bytes(text: str, *, pages: int = 1) -> bytes:
+    """A PDF with `text` on its first page as a real text layer (and blank pages after)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_textbox(pymupdf.Rect(40, 40, 555, 800), text, fontsize=9, fontname="cour")
+    for _ in range(pages - 1):
+        doc.new_page()
+    data = doc.tobytes()
+    doc.close()
+    return data
