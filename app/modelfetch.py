@@ -103,7 +103,7 @@ def _sidecar(path: Path) -> Path:
 
 
 def is_verified(spec: ModelSpec, models_dir: Path) -> bool:
-    """True when the file was hashed before (sidecar) and still has its size: cheap enough per start."""
+    """True if the file was hashed once (sidecar) and keeps its size: cheap on every start."""
     path = model_path(spec, models_dir)
     sidecar = _sidecar(path)
     try:

