@@ -41,7 +41,12 @@ class ModelClient:
                 model=self.model,
                 messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
                 format=schema,
-                options={"temperature": 0.4 if attempt else 0, "seed": attempt, "num_predict": 256},
+                options={
+                    "temperature": 0.4 if attempt else 0,
+                    "seed": attempt,
+                    "num_predict": 256,
+                    "repeat_penalty": 1.0,
+                },
                 stream=False,
             )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:

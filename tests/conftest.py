@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,11 @@ from app.model import ModelClient
 from app.settings import Settings
 from app.store import AsyncStore
 
+from .modelserver_fixture import ModelServer, running_model_server
+
 ROOT = Path(__file__).resolve().parent.parent
+# The model the end-to-end tests classify with; `make test` sets it (TEST_MODEL).
+CLASSIFY_MODEL = os.environ.get("DOCSORT_TEST_MODEL", "qwen2.5-coder:1.5b")
 
 INBOX = {
     "name": "Inbox triage",
@@ -64,6 +69,13 @@ class FakeModel(ModelClient):
 
     async def status(self) -> dict[str, Any]:
         return {"ok": True, "host": self.host, "model": self.model}
+
+
+@pytest.fixture(scope="session")
+def classify_server() -> Iterator[ModelServer]:
+    """The real bundled model server, started once for every test that classifies for real."""
+    with running_model_server(CLASSIFY_MODEL) as server:
+        yield server
 
 
 @pytest.fixture

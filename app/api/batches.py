@@ -38,7 +38,8 @@ class BatchController(Controller):
         """Every file is on disk and recorded before the 202 goes out."""
         await load_classification(store, cls_id)
         limit = settings.max_files * (settings.max_file_bytes + MULTIPART_OVERHEAD)
-        if int(request.headers.get("content-length") or 0) > limit:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(
                 f"a batch holds at most {settings.max_files} files of"
                 f" {settings.max_file_bytes // (1024 * 1024)} MB each",

@@ -1,0 +1,149 @@
+"""End to end through the real bundled model server: generated documents, real verdicts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.api import create_app
+from app.model import ModelClient
+
+from .conftest import INBOX, ROOT, upload
+from .documents import CONTRACT, INVOICE, RECEIPT, UNRELATED, pdf_bytes
+from .modelserver_fixture import free_port
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+async def real_client(settings, store, classify_server):
+    model = ModelClient(classify_server.url, classify_server.model)
+    app = create_app(settings, store, model, run_worker=False)
+    async with AsyncTestClient(app=app, timeout=120) as client:
+        yield client
+
+
+async def test_real_model_sorts_generated_documents(real_client):
+    client = real_client
+    inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
+    batch = await upload(
+        client,
+        inbox["id"],
+        {
+            "ACME-bill.pdf": pdf_bytes(INVOICE),
+            "service-agreement.pdf": pdf_bytes(CONTRACT),
+            "cafe.txt": RECEIPT.encode(),
+            "banana-bread.txt": UNRELATED.encode(),
+        },
+    )
+    assert await client.app.state.worker.drain() == 4
+    view = (await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")).json()
+    assert view["batch"]["status"] == "processed"
+    verdicts = {f["file_name"]: f for f in view["files"]}
+    got = {name: f["classified_category_name"] for name, f in verdicts.items()}
+    assert got == {
+        "ACME-bill.pdf": "Invoice",
+        "service-agreement.pdf": "Contract",
+        "cafe.txt": "Receipt",
+        "banana-bread.txt": None,
+    }, {name: f["classification_reasoning"] for name, f in verdicts.items()}
+    for file in verdicts.values():
+        assert file["status"] == "processed" and file["verdict_source"] == "model"
+        assert 0.0 <= file["confidence"] <= 1.0
+        assert file["classification_reasoning"]
+        assert file["model_verdict"]["model"] == client.app.state.worker.classifier.model.model
+
+
+async def test_health_with_the_real_server(real_client):
+    response = await real_client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["model"]["ok"] is True
+
+
+async def test_a_model_the_server_lacks_says_how_to_get_it(settings, store, classify_server):
+    model = ModelClient(classify_server.url, "llama3.2:1b")
+    app = create_app(settings, store, model, run_worker=False)
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert "ollama pull llama3.2:1b" in response.json()["model"]["error"]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
+
+
+def start_app(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "run"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def test_kill_9_mid_batch_then_restart_loses_nothing(tmp_path, classify_server):
+    """The real process, killed without warning while it classifies, then started again."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "OLLAMA_HOST": classify_server.url,
+        "DOCSORT_MODEL": classify_server.model,
+        "DOCSORT_DATA_DIR": str(tmp_path / "data"),
+        "DOCSORT_PORT": str(port),
+    }
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "app.log"
+
+    def api_up():
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    process = start_app(env, log)
+    try:
+        wait_for(api_up, 60)
+        cls = httpx.post(f"{base}/v1/classifications", json=INBOX).json()["classification"]
+        files = [
+            ("files", ("a.txt", RECEIPT.encode())),
+            ("files", ("b.pdf", pdf_bytes(INVOICE))),
+            ("files", ("c.pdf", pdf_bytes(CONTRACT))),
+        ]
+        batch = httpx.post(f"{base}/v1/classifications/{cls['id']}/batches", files=files).json()
+        batch_url = f"{base}/v1/classifications/{cls['id']}/batches/{batch['batch']['id']}"
+
+        def statuses():
+            return [f["status"] for f in httpx.get(batch_url).json()["files"]]
+
+        wait_for(lambda: "processing" in statuses(), 60, 0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        with sqlite3.connect(tmp_path / "data" / "docsort.db") as db:
+            left = [status for (status,) in db.execute("SELECT status FROM files")]
+        assert "processing" in left and "queued" in left
+
+        process = start_app(env, log)
+        wait_for(api_up, 60)
+        view = wait_for(
+            lambda: (v := httpx.get(batch_url).json())["batch"]["status"] == "processed" and v,
+            300,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert [f["status"] for f in view["files"]] == ["processed"] * 3, log.read_text()[-3000:]
+    assert "re-queued" in log.read_text()
