@@ -29,7 +29,7 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
-    text_chars: int = 3000
+    text_chars: int = 2000
     max_files: int = 30
     max_file_bytes: int = 25 * MB
 

@@ -108,18 +108,24 @@ class Store:
                 self._insert_category(cls_id, position, cat, ts)
         return cls_id
 
+    @staticmethod
+    def _category_fields(position: int, cat: dict[str, Any], ts: str) -> dict[str, Any]:
+        return {
+            "position": position,
+            "name": cat["name"],
+            "description": cat.get("description") or "",
+            "keywords": json.dumps(cat.get("keywords") or []),
+            "linked_extraction_id": cat.get("linked_extraction_id"),
+            "updated_at": ts,
+        }
+
     def _insert_category(self, cls_id: str, position: int, cat: dict[str, Any], ts: str) -> None:
         self.db["categories"].insert(
             {
                 "id": new_id("cat"),
                 "classification_id": cls_id,
-                "position": position,
-                "name": cat["name"],
-                "description": cat.get("description") or "",
-                "keywords": json.dumps(cat.get("keywords") or []),
-                "linked_extraction_id": cat.get("linked_extraction_id"),
+                **self._category_fields(position, cat, ts),
                 "created_at": ts,
-                "updated_at": ts,
                 "removed_at": None,
             }
         )
@@ -167,17 +173,7 @@ class Store:
                 if not cat.get("id"):
                     self._insert_category(cls_id, position, cat, ts)
                     continue
-                self.db["categories"].update(
-                    cat["id"],
-                    {
-                        "position": position,
-                        "name": cat["name"],
-                        "description": cat.get("description") or "",
-                        "keywords": json.dumps(cat.get("keywords") or []),
-                        "linked_extraction_id": cat.get("linked_extraction_id"),
-                        "updated_at": ts,
-                    },
-                )
+                self.db["categories"].update(cat["id"], self._category_fields(position, cat, ts))
 
     def category_ids(self, cls_id: str) -> set[str]:
         rows = self._rows(

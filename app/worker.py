@@ -37,9 +37,9 @@ class Worker:
         classifier: Classifier,
         uploads_dir: Path,
         *,
-        concurrency: int = 1,
-        max_attempts: int = 3,
-        text_chars: int = 3000,
+        concurrency: int,
+        max_attempts: int,
+        text_chars: int,
         poll_seconds: float = 1.0,
     ):
         self.store = store
