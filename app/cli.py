@@ -11,6 +11,8 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -73,8 +75,10 @@ def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
     return process
 
 
-def run(settings: Settings) -> None:
-    server = None
+@contextmanager
+def model_server(settings: Settings) -> Iterator[str]:
+    """Use Ollama if it answers at OLLAMA_HOST, else start the bundled server there and stop
+    it on exit. Yields which server it is, for logs and reports."""
     version = ollama_version(settings.ollama_host)
     if version is not None:
         if not has_model(settings.ollama_host, settings.model):
@@ -82,13 +86,25 @@ def run(settings: Settings) -> None:
                 f"Ollama {version} at {settings.ollama_host} does not have '{settings.model}':"
                 f" run `ollama pull {settings.model}`, or set DOCSORT_MODEL to one it has."
             )
-        log.info("model server: Ollama %s at %s", version, settings.ollama_host)
-    else:
-        log.info("no Ollama at %s: starting the bundled model server", settings.ollama_host)
-        server = start_bundled_server(settings)
-        log.info("model server: bundled (llama-cpp-python) at %s", settings.ollama_host)
-    log.info("model: %s", settings.model)
+        # The bundled server answers /api/version too, so this may be one already running.
+        kind = f"already running, answers as Ollama {version}"
+        log.info("model server: %s at %s", kind, settings.ollama_host)
+        yield kind
+        return
+    log.info("no Ollama at %s: starting the bundled model server", settings.ollama_host)
+    server = start_bundled_server(settings)
+    kind = "bundled (llama-cpp-python), started for this run"
+    log.info("model server: %s at %s", kind, settings.ollama_host)
     try:
+        yield kind
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run(settings: Settings) -> None:
+    with model_server(settings):
+        log.info("model: %s", settings.model)
         store = AsyncStore(settings.db_path)
         model = ModelClient(
             normalise_host(settings.ollama_host), settings.model, settings.model_timeout
@@ -96,10 +112,6 @@ def run(settings: Settings) -> None:
         app = create_app(settings, store, model)
         log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
