@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from .confidence import category_probability
 from .model import ModelClient
 from .prompts import Prompts
 
@@ -53,6 +54,7 @@ class Verdict:
     category_id: str | None
     confidence: float
     reasoning: str
+    confidence_sources: dict[str, float]
 
 
 def answer_schema(category_names: list[str]) -> dict[str, Any]:
@@ -87,18 +89,23 @@ class Classifier:
         system, user = await asyncio.to_thread(self._render, classification, text)
         problem = ""
         for attempt in range(self.retries + 1):
-            raw = await self.model.chat_json(system, user, schema, attempt)
+            reply = await self.model.chat_json(system, user, schema, attempt)
             try:
-                answer = Answer.model_validate_json(raw)
+                answer = Answer.model_validate_json(reply.content)
             except ValidationError as exc:
                 problem = f"invalid JSON verdict: {exc.errors()[0]['msg']}"
-                log.warning("model answer rejected (%s): %r", problem, raw[:200])
+                log.warning("model answer rejected (%s): %r", problem, reply.content[:200])
                 continue
             if answer.category != NONE and answer.category not in by_name:
                 problem = f"the model named an unknown category {answer.category!r}"
                 log.warning(problem)
                 continue
-            return Verdict(by_name.get(answer.category), answer.confidence, answer.reasoning)
+            sources = {"self_reported": answer.confidence}
+            logprob = category_probability(reply.tokens, answer.category, [*by_name, NONE])
+            if logprob is not None:
+                sources["logprob"] = logprob
+            confidence = sources.get("logprob", answer.confidence)
+            return Verdict(by_name.get(answer.category), confidence, answer.reasoning, sources)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"
         )

@@ -102,3 +102,9 @@ def m002_batches_and_files(db: sqlite_utils.Database) -> None:
     )
     db["files"].create_index(["batch_id"])
     db["files"].create_index(["status", "run_after"])
+
+
+@migration
+def m006_confidence_sources(db: sqlite_utils.Database) -> None:
+    # Every confidence measured for a verdict (JSON: source -> value), to compare them.
+    db["files"].add_column("model_confidence_sources", str)

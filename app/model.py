@@ -6,12 +6,22 @@ knows which one it is talking to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import ollama
 
+from .confidence import Token
 from .errors import ModelUnavailable
+
+TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    tokens: list[Token] = field(default_factory=list)
 
 
 class ModelClient:
@@ -31,8 +41,8 @@ class ModelClient:
 
     async def chat_json(
         self, system: str, user: str, schema: dict[str, Any], attempt: int = 0
-    ) -> str:
-        """Ask for one JSON answer constrained by `schema`.
+    ) -> Reply:
+        """Ask for one JSON answer constrained by `schema`, with its token probabilities.
 
         The first attempt is deterministic; a retry samples a little, since asking the same
         question at temperature 0 would only get the same rejected answer back."""
@@ -48,10 +58,16 @@ class ModelClient:
                     "repeat_penalty": 1.0,
                 },
                 stream=False,
+                logprobs=True,
+                top_logprobs=TOP_LOGPROBS,
             )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc) from exc
-        return response.message.content or ""
+        tokens = [
+            Token(lp.token, lp.logprob, [(t.token, t.logprob) for t in lp.top_logprobs or []])
+            for lp in response.logprobs or []
+        ]
+        return Reply(response.message.content or "", tokens)
 
     async def status(self) -> dict[str, Any]:
         """Whether the server answers and has the model, for /health."""

@@ -275,6 +275,7 @@ class Store:
         confidence: float,
         reasoning: str,
         model_name: str,
+        confidence_sources: dict[str, float] | None = None,
     ) -> bool:
         return self._finish(
             file_id,
@@ -283,6 +284,7 @@ class Store:
                 "status": PROCESSED,
                 "model_category_id": category_id,
                 "model_confidence": confidence,
+                "model_confidence_sources": json.dumps(confidence_sources or {}),
                 "model_reasoning": reasoning,
                 "model_name": model_name,
                 "error": None,
@@ -329,6 +331,7 @@ class Store:
         self.db.execute(
             "UPDATE files SET status = ?, attempts = 0, run_token = NULL, run_after = NULL,"
             " error = NULL, model_category_id = NULL, model_confidence = NULL,"
+            " model_confidence_sources = NULL,"
             " model_reasoning = NULL, model_name = NULL, overridden = 0,"
             " override_category_id = NULL, overridden_at = NULL, started_at = NULL,"
             " finished_at = NULL WHERE id = ?",

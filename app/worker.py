@@ -138,4 +138,5 @@ class Worker:
             verdict.confidence,
             verdict.reasoning,
             self.classifier.model.model,
+            verdict.confidence_sources,
         )

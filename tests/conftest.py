@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.api import create_app
-from app.model import ModelClient
+from app.model import ModelClient, Reply
 from app.settings import Settings
 from app.store import AsyncStore
 
@@ -54,17 +54,17 @@ class FakeModel(ModelClient):
 
     async def chat_json(
         self, system: str, user: str, schema: dict[str, Any], attempt: int = 0
-    ) -> str:
+    ) -> Reply:
         self.calls.append({"system": system, "user": user, "schema": schema, "attempt": attempt})
         if self.replies:
             reply = self.replies.pop(0)
             if isinstance(reply, Exception):
                 raise reply
-            return reply
+            return Reply(reply)
         names = [n for n in schema["properties"]["category"]["enum"] if n != "none"]
         found = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", user, re.I)), "none")
-        return json.dumps(
-            {"reasoning": f"It mentions {found}.", "category": found, "confidence": 0.9}
+        return Reply(
+            json.dumps({"reasoning": f"It mentions {found}.", "category": found, "confidence": 0.9})
         )
 
     async def status(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -16,6 +17,7 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
             "confidence": row["model_confidence"],
             "reasoning": row["model_reasoning"],
             "model": row["model_name"] or None,
+            "confidence_sources": json.loads(row["model_confidence_sources"] or "{}"),
         }
     return {
         "id": row["id"],

@@ -1,0 +1,63 @@
+"""Confidence from the model's own token probabilities, read where it names the category.
+
+Small models asked to write a confidence say 0.9 or 1.0 whatever the verdict. The
+probability the model gave the category it wrote is a better signal: at each token of the
+category's value, the chosen token's probability is renormalised over the tokens that could
+still spell one of the allowed names (the only ones the schema lets through), and the
+product over the name's tokens is the confidence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_CATEGORY_VALUE = re.compile(r'"category"\s*:\s*"')
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    logprob: float
+    top: Sequence[tuple[str, float]]
+
+
+def _fits(candidate: str, spelled: str, names: Sequence[str]) -> bool:
+    """Whether `spelled + candidate` can still become one of the names, closed by a quote."""
+    text = spelled + candidate
+    return any((name + '"').startswith(text) or text.startswith(name + '"') for name in names)
+
+
+def category_probability(
+    tokens: Sequence[Token], category: str, names: Sequence[str]
+) -> float | None:
+    """P(the model writes `category` | everything before it), or None if it can't be read.
+
+    Offsets come from the tokens' own text, since a character split across byte tokens
+    can make it differ from the decoded answer before the category."""
+    text = "".join(token.text for token in tokens)
+    matches = list(_CATEGORY_VALUE.finditer(text))
+    target = category + '"'
+    if not matches or not text.startswith(target, matches[-1].end()):
+        return None
+    start, offset, probability = matches[-1].end(), 0, 1.0
+    for token in tokens:
+        end = offset + len(token.text)
+        if end > start:
+            lead = text[offset:start]
+            spelled = text[start:offset]
+            chosen = math.exp(token.logprob)
+            total = sum(
+                math.exp(logprob)
+                for candidate, logprob in token.top
+                if candidate.startswith(lead) and _fits(candidate[len(lead) :], spelled, names)
+            )
+            if all(candidate != token.text for candidate, _ in token.top):
+                total += chosen
+            probability *= chosen / total
+            if end >= start + len(target):
+                break
+        offset = end
+    return probability

@@ -1,0 +1,100 @@
+import math
+
+import pytest
+
+from app.classifier import Classifier
+from app.confidence import Token, category_probability
+from app.model import Reply
+from app.prompts import Prompts
+
+from .conftest import ROOT
+
+NAMES = ["Invoice", "Receipt", "Scientific paper", "Sales letter", "none"]
+
+
+def lp(p: float) -> float:
+    return math.log(p)
+
+
+def answer_tokens(value_tokens: list[Token]) -> list[Token]:
+    head = [
+        '{"',
+        "reason",
+        "ing",
+        '":',
+        ' "',
+        "A",
+        " shop",
+        ".",
+        '",',
+        ' "',
+        "category",
+        '":',
+        ' "',
+    ]
+    return [Token(t, 0.0, [(t, 0.0)]) for t in head] + value_tokens + [Token("}", 0.0, [])]
+
+
+def test_single_token_name_renormalised_over_the_allowed_names():
+    tokens = answer_tokens(
+        [Token("Receipt", lp(0.6), [("Receipt", lp(0.6)), ("Invoice", lp(0.2)), ("The", lp(0.2))])]
+        + [Token('"', 0.0, [('"', 0.0)])]
+    )
+    assert category_probability(tokens, "Receipt", NAMES) == pytest.approx(0.6 / 0.8)
+
+
+def test_multi_token_name_multiplies_along_the_path_and_splits_at_the_divergence():
+    tokens = answer_tokens(
+        [
+            Token("S", lp(0.5), [("S", lp(0.5)), ("Invoice", lp(0.25)), ("X", lp(0.25))]),
+            Token(
+                "cientific", lp(0.6), [("cientific", lp(0.6)), ("ales", lp(0.3)), ("ky", lp(0.1))]
+            ),
+            Token(" paper", lp(0.9), [(" paper", lp(0.9)), (" papers", lp(0.1))]),
+            Token('"', lp(1.0), [('"', lp(1.0))]),
+        ]
+    )
+    expected = (0.5 / 0.75) * (0.6 / 0.9) * (0.9 / 0.9)
+    assert category_probability(tokens, "Scientific paper", NAMES) == pytest.approx(expected)
+
+
+def test_a_token_that_carries_the_opening_quote_is_read_too():
+    head = ['{"', "category", '":']
+    tokens = [Token(t, 0.0, [(t, 0.0)]) for t in head] + [
+        Token(' "none', lp(0.3), [(' "none', lp(0.3)), (' "Invoice', lp(0.1)), (" 42", lp(0.6))]),
+        Token('"}', 0.0, [('"}', 0.0)]),
+    ]
+    assert category_probability(tokens, "none", NAMES) == pytest.approx(0.75)
+
+
+def test_chosen_token_missing_from_top_list_still_counts():
+    tokens = answer_tokens(
+        [Token("Invoice", lp(0.01), [("Receipt", lp(0.5))]), Token('"', 0.0, [('"', 0.0)])]
+    )
+    assert category_probability(tokens, "Invoice", NAMES) == pytest.approx(0.01 / 0.51)
+
+
+def test_no_tokens_or_no_category_gives_none():
+    assert category_probability([], "Invoice", NAMES) is None
+    tokens = [Token('{"reasoning": "x"}', 0.0, [])]
+    assert category_probability(tokens, "Invoice", NAMES) is None
+
+
+async def test_classifier_uses_the_token_probability_and_keeps_the_self_reported_one(inbox):
+    content = '{"reasoning": "A shop.", "category": "Receipt", "confidence": 0.95}'
+    value = Token("Receipt", lp(0.6), [("Receipt", lp(0.6)), ("Invoice", lp(0.3)), ("Z", lp(0.1))])
+    tokens = [Token(content[: content.index("Receipt")], 0.0, [])] + [
+        value,
+        Token(content[content.index("Receipt") + 7 :], 0.0, []),
+    ]
+
+    class Model:
+        model = "m"
+
+        async def chat_json(self, *args):
+            return Reply(content, tokens)
+
+    verdict = await Classifier(Model(), Prompts(ROOT / "prompts")).classify(inbox, "text")
+    assert verdict.confidence == pytest.approx(2 / 3)
+    assert verdict.confidence_sources == {"self_reported": 0.95, "logprob": pytest.approx(2 / 3)}
+    assert verdict.category_id == inbox["categories"][2]["id"]
