@@ -1,0 +1,74 @@
+"""python -m app.evaluation [DIR] [--limit N] [--out reports/]
+
+Picks the model server like `make run` (Ollama at OLLAMA_HOST, else the bundled one, stopped
+at the end), classifies DIR in a throwaway data folder, prints the report and writes it as
+JSON, text and HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ..cli import model_server, normalise_host
+from ..model import ModelClient
+from ..settings import Settings
+from .report import render_text, summarise, write_reports
+from .runner import fingerprint, load_folder, run_folder
+
+DEFAULT_DIR = Path("../shared/eval/dev")
+
+
+def positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.evaluation", description=__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--limit", type=positive, help="only the first N labelled files")
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="default: reports/")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    env = Settings.from_env()
+    folder = load_folder(args.folder, args.limit)
+    started = datetime.now().astimezone()
+    clock = time.monotonic()
+    with model_server(env) as server, tempfile.TemporaryDirectory(prefix="docsort-eval-") as tmp:
+        settings = dataclasses.replace(env, data_dir=Path(tmp))
+        model = ModelClient(normalise_host(env.ollama_host), env.model, env.model_timeout)
+        rows = asyncio.run(run_folder(folder, settings, model))
+    meta = {
+        "folder": str(args.folder),
+        "labelled": folder.total,
+        "limit": args.limit,
+        "model": env.model,
+        "host": env.ollama_host,
+        "server": server,
+        "prompts_hash": fingerprint(*env.prompts_dir.glob("*.j2")),
+        "classification_hash": fingerprint(args.folder / "classification.json"),
+        "text_chars": env.text_chars,
+        "answer_retries": env.answer_retries,
+        "started": started.isoformat(timespec="seconds"),
+        "wall_seconds": time.monotonic() - clock,
+    }
+    report = summarise(rows, folder.categories, meta)
+    print(render_text(report))
+    stem = f"eval-{args.folder.resolve().name}-{started:%Y%m%d-%H%M%S}"
+    for path in write_reports(report, args.out, stem):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Run a labelled folder through the same pipeline users get: the API creates the
+classification and takes the uploads, the worker classifies in burst mode, and the API's own
+file views are the results. Nothing here classifies on its own, so the numbers are the app's.
+
+The folder holds docs/, labels.csv (file,expected_category; empty means none) and
+classification.json (the body of POST /v1/classifications).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from litestar.testing import AsyncTestClient
+
+from ..api import create_app
+from ..model import ModelClient
+from ..settings import Settings
+from ..store import AsyncStore
+from .metrics import FAILED
+
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    path: Path
+    classification: dict[str, Any]
+    expected: dict[str, str]  # file name -> category name or "none", in labels.csv order
+    total: int  # labelled files before --limit
+
+    @property
+    def categories(self) -> list[str]:
+        return [c["name"] for c in self.classification["categories"]]
+
+
+def load_folder(path: Path, limit: int | None = None) -> LabelledFolder:
+    """Read and check the folder before any model starts, so a typo fails in a second."""
+    for part in ("docs", "labels.csv", "classification.json"):
+        if not (path / part).exists():
+            raise SystemExit(f"{path} is not a labelled folder: it has no {part}")
+    classification = json.loads((path / "classification.json").read_text())
+    names = {c["name"] for c in classification["categories"]}
+    with (path / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = {}
+    for row in rows[:limit]:
+        category = (row["expected_category"] or "").strip() or NONE
+        if category != NONE and category not in names:
+            raise SystemExit(f"labels.csv: {row['file']} expects {category!r}, not a category")
+        if not (path / "docs" / row["file"]).is_file():
+            raise SystemExit(f"labels.csv names {row['file']}, which is not in {path / 'docs'}")
+        expected[row["file"]] = category
+    if not expected:
+        raise SystemExit(f"{path / 'labels.csv'} lists no files")
+    return LabelledFolder(path, classification, expected, len(rows))
+
+
+def fingerprint(*paths: Path) -> str:
+    """A short hash of files' names and contents: two reports with the same fingerprint ran
+    the same prompts (or the same classification)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+class Progress:
+    """Files done, elapsed and ETA on one rewritten stderr line (a line per file when stderr
+    is not a terminal, so a log keeps every step)."""
+
+    def __init__(self, total: int, stream: TextIO | None = sys.stderr):
+        self.total = total
+        self.stream = stream
+        self.started = time.monotonic()
+        self.last = -1
+
+    def update(self, done: int) -> None:
+        if self.stream is None or done == self.last:
+            return
+        self.last = done
+        elapsed = time.monotonic() - self.started
+        eta = f"{elapsed / done * (self.total - done):.0f} s" if done else "?"
+        line = f"{done}/{self.total} files, {elapsed:.0f} s elapsed, ETA {eta}"
+        tty = self.stream.isatty()
+        end = "\n" if not tty or done == self.total else ""
+        print(f"\r{line}\033[K" if tty else line, end=end, file=self.stream, flush=True)
+
+
+def _seconds(file: dict[str, Any]) -> float | None:
+    if not (file["started_at"] and file["finished_at"]):
+        return None
+    started = datetime.fromisoformat(file["started_at"])
+    return (datetime.fromisoformat(file["finished_at"]) - started).total_seconds()
+
+
+def to_row(file: dict[str, Any], expected: str) -> dict[str, Any]:
+    """One file's result from its API view. A failed file got "failed": always wrong."""
+    if file["status"] == FAILED:
+        got = FAILED
+    else:
+        got = file["classified_category_name"] or NONE
+    verdict = file["model_verdict"] or {}
+    return {
+        "file": file["file_name"],
+        "expected": expected,
+        "got": got,
+        "status": file["status"],
+        "error": file["error"],
+        "confidence": file["confidence"],
+        "confidence_sources": verdict.get("confidence_sources") or {},
+        "reasoning": file["classification_reasoning"],
+        "seconds": _seconds(file),
+    }
+
+
+async def _upload(client: AsyncTestClient, folder: LabelledFolder, size: int) -> tuple[str, list]:
+    response = await client.post("/v1/classifications", json=folder.classification)
+    response.raise_for_status()
+    cls_id = response.json()["classification"]["id"]
+    names = list(folder.expected)
+    batches = []
+    for i in range(0, len(names), size):
+        parts = [
+            ("files", (n, (folder.path / "docs" / n).read_bytes())) for n in names[i : i + size]
+        ]
+        response = await client.post(f"/v1/classifications/{cls_id}/batches", files=parts)
+        response.raise_for_status()
+        batches.append(response.json()["batch"]["id"])
+    return cls_id, batches
+
+
+async def _views(client: AsyncTestClient, cls_id: str, batches: list[str]) -> list[dict]:
+    views = []
+    for batch_id in batches:
+        response = await client.get(f"/v1/classifications/{cls_id}/batches/{batch_id}")
+        views.append(response.json())
+    return views
+
+
+async def run_folder(
+    folder: LabelledFolder,
+    settings: Settings,
+    model: ModelClient,
+    progress: TextIO | None = sys.stderr,
+) -> list[dict[str, Any]]:
+    """Classify every labelled file with a fresh store under settings.data_dir; one row each,
+    in labels.csv order."""
+    store = AsyncStore(settings.db_path)
+    app = create_app(settings, store, model, run_worker=False)
+    total = len(folder.expected)
+    try:
+        async with AsyncTestClient(app=app, timeout=60) as client:
+            cls_id, batches = await _upload(client, folder, min(settings.max_files, 30))
+            meter = Progress(total, progress)
+            meter.update(0)
+            while True:
+                views = await _views(client, cls_id, batches)
+                done = sum(
+                    v["batch"]["processed_count"] + v["batch"]["failed_count"] for v in views
+                )
+                meter.update(done)
+                if done == total:
+                    break
+                if not await app.state.worker.process_one():
+                    await asyncio.sleep(0.5)  # a file waits out a model-server backoff
+    finally:
+        store.close()
+    files = {f["file_name"]: f for v in views for f in v["files"]}
+    return [to_row(files[name], expected) for name, expected in folder.expected.items()]
