@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": env.model,
         "host": env.ollama_host,
         "server": server,
-        "prompts_hash": fingerprint(*env.prompts_dir.glob("*.j2")),
+        "prompts_hash": fingerprint(*env.prompts_dir.glob("classify_*.j2")),
         "classification_hash": fingerprint(args.folder / "classification.json"),
         "text_chars": env.text_chars,
         "answer_retries": env.answer_retries,
