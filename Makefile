@@ -6,12 +6,19 @@ DEPS := $(VENV)/.deps
 LLAMA := $(VENV)/.llama
 LLAMA_VERSION := 0.3.36
 TEST_MODEL ?= qwen2.5-coder:1.5b
+EVAL_DIR ?= ../shared/eval/dev
+LIMIT ?=
 
-.PHONY: run test lint model-server clean
+.PHONY: run test eval lint model-server clean
 
 run: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app run
+
+# Classify a labelled folder like the API would; reports go to reports/. LIMIT=n: first n files.
+eval: $(DEPS)
+	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
+	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT))
 
 test: $(DEPS) $(LLAMA)
 	$(BIN)/python -m app.modelfetch $(TEST_MODEL)
