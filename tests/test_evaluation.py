@@ -229,6 +229,13 @@ async def test_runner_classifies_a_folder_through_the_api_and_worker(tmp_path):
     assert summarise(rows, folder.categories, META)["accuracy"] == pytest.approx(2 / 3)
 
 
+async def test_runner_says_what_the_api_refused(tmp_path):
+    folder = load_folder(labelled_folder(tmp_path / "eval"))
+    settings = Settings(data_dir=tmp_path / "data", prompts_dir=ROOT / "prompts", max_file_bytes=8)
+    with pytest.raises(SystemExit, match="refused"):
+        await run_folder(folder, settings, FakeModel(), None)
+
+
 def test_load_folder_limits_and_checks_labels(tmp_path):
     path = labelled_folder(tmp_path / "eval")
     folder = load_folder(path, limit=2)

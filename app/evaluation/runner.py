@@ -122,19 +122,24 @@ def to_row(file: dict[str, Any], expected: str) -> dict[str, Any]:
     }
 
 
+def _checked(response: Any) -> dict[str, Any]:
+    """The API refuses what users would be refused (say a file over the size limit): say so."""
+    if response.status_code >= 400:
+        raise SystemExit(f"the API refused the eval folder: {response.text}")
+    return response.json()
+
+
 async def _upload(client: AsyncTestClient, folder: LabelledFolder, size: int) -> tuple[str, list]:
-    response = await client.post("/v1/classifications", json=folder.classification)
-    response.raise_for_status()
-    cls_id = response.json()["classification"]["id"]
+    body = _checked(await client.post("/v1/classifications", json=folder.classification))
+    cls_id = body["classification"]["id"]
     names = list(folder.expected)
     batches = []
     for i in range(0, len(names), size):
         parts = [
             ("files", (n, (folder.path / "docs" / n).read_bytes())) for n in names[i : i + size]
         ]
-        response = await client.post(f"/v1/classifications/{cls_id}/batches", files=parts)
-        response.raise_for_status()
-        batches.append(response.json()["batch"]["id"])
+        body = _checked(await client.post(f"/v1/classifications/{cls_id}/batches", files=parts))
+        batches.append(body["batch"]["id"])
     return cls_id, batches
 
 
