@@ -40,9 +40,17 @@ class ModelClient:
         return ModelUnavailable(f"the model server at {self.host} failed: {exc}")
 
     async def chat_json(
-        self, system: str, user: str, schema: dict[str, Any], attempt: int = 0
+        self,
+        system: str,
+        user: str,
+        schema: dict[str, Any],
+        attempt: int = 0,
+        *,
+        max_tokens: int = 256,
+        logprobs: bool = True,
     ) -> Reply:
-        """Ask for one JSON answer constrained by `schema`, with its token probabilities.
+        """Ask for one JSON answer constrained by `schema`, at most `max_tokens` long, with its
+        token probabilities unless `logprobs` is false (a long answer needs none).
 
         The first attempt is deterministic; a retry samples a little, since asking the same
         question at temperature 0 would only get the same rejected answer back."""
@@ -54,12 +62,12 @@ class ModelClient:
                 options={
                     "temperature": 0.4 if attempt else 0,
                     "seed": attempt,
-                    "num_predict": 256,
+                    "num_predict": max_tokens,
                     "repeat_penalty": 1.0,
                 },
                 stream=False,
-                logprobs=True,
-                top_logprobs=TOP_LOGPROBS,
+                logprobs=logprobs,
+                top_logprobs=TOP_LOGPROBS if logprobs else None,
             )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc) from exc

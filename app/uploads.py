@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -22,6 +22,7 @@ from .ids import new_id
 
 FIELD = "files"
 NAME_MAX = 255
+MULTIPART_OVERHEAD = 64 * 1024  # per file: part headers and boundaries
 
 
 @dataclass
@@ -188,3 +189,39 @@ async def receive_files(
         await asyncio.to_thread(shutil.rmtree, staging, True)
         raise
     return sink.saved
+
+
+async def receive_batch(
+    content_type: str,
+    content_length: str,
+    chunks: AsyncIterator[bytes],
+    uploads_dir: Path,
+    batch_id: str,
+    *,
+    max_files: int,
+    max_file_bytes: int,
+    record: Callable[[list[SavedFile]], Awaitable[object]],
+) -> list[SavedFile]:
+    """A batch upload, for every kind of batch: refuse a body declared too large up front,
+    stream its files to disk, move them to `uploads_dir/batch_id`, then `record` them.
+    Every file is on disk and recorded when this returns; on any failure neither bytes nor
+    (as far as `record` is atomic) rows stay behind."""
+    limit = max_files * (max_file_bytes + MULTIPART_OVERHEAD)
+    if content_length.isdigit() and int(content_length) > limit:
+        raise PayloadTooLarge(
+            f"a batch holds at most {max_files} files of {max_file_bytes // (1024 * 1024)} MB each",
+            code="batch_too_large",
+        )
+    staging = uploads_dir / ".incoming" / batch_id
+    saved = await receive_files(
+        content_type, chunks, staging, max_files=max_files, max_file_bytes=max_file_bytes
+    )
+    final = uploads_dir / batch_id
+    try:
+        await asyncio.to_thread(staging.rename, final)
+        await record(saved)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+        await asyncio.to_thread(shutil.rmtree, final, True)
+        raise
+    return saved

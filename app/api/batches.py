@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -11,16 +9,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from ..errors import NotFound, PayloadTooLarge
+from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Settings
 from ..store import AsyncStore
-from ..uploads import receive_files
+from ..uploads import receive_batch
 from ..worker import Worker
 from .classifications import load_classification
 from .views import batch_view, file_view
-
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 class BatchController(Controller):
@@ -37,31 +33,17 @@ class BatchController(Controller):
     ) -> dict[str, Any]:
         """Every file is on disk and recorded before the 202 goes out."""
         await load_classification(store, cls_id)
-        limit = settings.max_files * (settings.max_file_bytes + MULTIPART_OVERHEAD)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(
-                f"a batch holds at most {settings.max_files} files of"
-                f" {settings.max_file_bytes // (1024 * 1024)} MB each",
-                code="batch_too_large",
-            )
         batch_id = new_id("cbtc")
-        staging = settings.uploads_dir / ".incoming" / batch_id
-        saved = await receive_files(
+        await receive_batch(
             request.headers.get("content-type", ""),
+            request.headers.get("content-length", ""),
             request.stream(),
-            staging,
+            settings.uploads_dir,
+            batch_id,
             max_files=settings.max_files,
             max_file_bytes=settings.max_file_bytes,
+            record=lambda saved: store.create_batch(batch_id, cls_id, [f.row() for f in saved]),
         )
-        final = settings.uploads_dir / batch_id
-        try:
-            await asyncio.to_thread(staging.rename, final)
-            await store.create_batch(batch_id, cls_id, [f.row() for f in saved])
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, staging, True)
-            await asyncio.to_thread(shutil.rmtree, final, True)
-            raise
         worker.wake()
         return {"batch": batch_view(await store.get_batch(cls_id, batch_id))}
 
