@@ -108,3 +108,12 @@ def m002_batches_and_files(db: sqlite_utils.Database) -> None:
 def m006_confidence_sources(db: sqlite_utils.Database) -> None:
     # Every confidence measured for a verdict (JSON: source -> value), to compare them.
     db["files"].add_column("model_confidence_sources", str)
+
+
+@migration
+def m003_document_info(db: sqlite_utils.Database) -> None:
+    # What reading found: the type sniffed from the bytes, the pages, and (JSON) the pages
+    # whose text the classifier saw.
+    db["files"].add_column("document_type", str)
+    db["files"].add_column("page_count", int)
+    db["files"].add_column("pages_used", str)

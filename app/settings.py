@@ -29,7 +29,7 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
-    text_chars: int = 2000
+    text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
     max_files: int = 30
     max_file_bytes: int = 25 * MB
 
@@ -50,7 +50,7 @@ class Settings:
             concurrency=int(_env("DOCSORT_CONCURRENCY", str(d.concurrency))),
             max_attempts=int(_env("DOCSORT_MAX_ATTEMPTS", str(d.max_attempts))),
             answer_retries=int(_env("DOCSORT_ANSWER_RETRIES", str(d.answer_retries))),
-            text_chars=int(_env("DOCSORT_TEXT_CHARS", str(d.text_chars))),
+            text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
         )

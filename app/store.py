@@ -300,6 +300,23 @@ class Store:
             {"status": FAILED, "error": error, "run_after": None, "finished_at": now_iso()},
         )
 
+    def record_document(
+        self,
+        file_id: str,
+        token: str,
+        kind: str,
+        page_count: int | None,
+        pages_used: tuple[int, ...] | None,
+    ) -> bool:
+        """What reading found the file to be, kept whatever the verdict turns out to be."""
+        used = None if pages_used is None else json.dumps(pages_used)
+        cursor = self.db.execute(
+            "UPDATE files SET document_type = ?, page_count = ?, pages_used = ?"
+            " WHERE id = ? AND run_token = ?",
+            [kind, page_count, used, file_id, token],
+        )
+        return cursor.rowcount == 1
+
     def record_retry(self, file_id: str, token: str, error: str, run_after: float) -> bool:
         return self._finish(
             file_id,

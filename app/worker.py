@@ -17,12 +17,10 @@ from typing import Any
 
 from .classifier import Classifier, InvalidAnswer
 from .errors import ModelUnavailable
+from .reading import UnreadableFile, read_document
 from .store import AsyncStore
-from .text import UnreadableFile, read_document
 
 log = logging.getLogger(__name__)
-
-EMPTY_REASONING = "The file holds no readable text, so it fits no category."
 
 
 def backoff(attempts: int) -> float:
@@ -39,7 +37,7 @@ class Worker:
         *,
         concurrency: int,
         max_attempts: int,
-        text_chars: int,
+        text_tokens: int,
         poll_seconds: float = 1.0,
     ):
         self.store = store
@@ -47,7 +45,7 @@ class Worker:
         self.uploads_dir = uploads_dir
         self.concurrency = concurrency
         self.max_attempts = max_attempts
-        self.text_chars = text_chars
+        self.text_tokens = text_tokens
         self.poll_seconds = poll_seconds
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -108,12 +106,16 @@ class Worker:
         file_id, token = job["id"], job["run_token"]
         path = self.uploads_dir / job["batch_id"] / file_id
         try:
-            document = await asyncio.to_thread(read_document, path, self.text_chars)
+            document = await asyncio.to_thread(read_document, path, self.text_tokens)
         except UnreadableFile as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return
+        await self.store.record_document(
+            file_id, token, document.kind, document.page_count, document.pages_used
+        )
         if not document.text.strip():
-            await self.store.record_verdict(file_id, token, None, 1.0, EMPTY_REASONING, "")
+            reasoning = document.no_text_reason
+            await self.store.record_verdict(file_id, token, None, 1.0, reasoning, "")
             return
         classification = await self.store.get_classification(job["classification_id"])
         try:

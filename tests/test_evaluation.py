@@ -104,7 +104,7 @@ META = {
     "server": "fake",
     "prompts_hash": "0123456789ab",
     "classification_hash": "ba9876543210",
-    "text_chars": 2000,
+    "text_tokens": 500,
     "answer_retries": 2,
     "started": "2025-01-01T10:00:00+00:00",
     "wall_seconds": 12.0,
@@ -138,7 +138,7 @@ def test_text_report_has_every_section(report):
     for part in [
         "fake-model",
         "prompts 0123456789ab",
-        "text budget 2000",
+        "text budget 500 tokens",
         "accuracy  0.500  (2/4)",
         "macro-F1",
         "Per category",

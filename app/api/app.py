@@ -87,7 +87,7 @@ def create_app(
         settings.uploads_dir,
         concurrency=settings.concurrency,
         max_attempts=settings.max_attempts,
-        text_chars=settings.text_chars,
+        text_tokens=settings.text_tokens,
     )
 
     @asynccontextmanager

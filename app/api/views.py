@@ -35,10 +35,22 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
         "verdict_source": "override" if overridden else ("model" if has_verdict else None),
         "overridden_at": row["overridden_at"],
         "model_verdict": model_verdict,
+        "document": document_view(row),
         "attempts": row["attempts"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
+    }
+
+
+def document_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """What reading found the file to be; null until it has been read."""
+    if row["document_type"] is None:
+        return None
+    return {
+        "type": row["document_type"],
+        "page_count": row["page_count"],
+        "pages_used": json.loads(row["pages_used"]) if row["pages_used"] else None,
     }
 
 

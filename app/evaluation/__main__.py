@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": server,
         "prompts_hash": fingerprint(*env.prompts_dir.glob("classify_*.j2")),
         "classification_hash": fingerprint(args.folder / "classification.json"),
-        "text_chars": env.text_chars,
+        "text_tokens": env.text_tokens,
         "answer_retries": env.answer_retries,
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": time.monotonic() - clock,
