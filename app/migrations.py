@@ -111,6 +111,124 @@ def m006_confidence_sources(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m004_extractions(db: sqlite_utils.Database) -> None:
+    # A template: `fields` is the JSON list of typed fields.
+    db["extractions"].create(
+        {
+            "id": str,
+            "name": str,
+            "description": str,
+            "fields": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "fields"},
+    )
+    db["extraction_batches"].create(
+        {"id": str, "extraction_id": str, "file_count": int, "created_at": str},
+        pk="id",
+        foreign_keys=[("extraction_id", "extractions", "id")],
+    )
+    db["extraction_batches"].create_index(["extraction_id", "created_at"])
+    # One row per file: its current extraction run and result. A direct upload (batch_id set)
+    # or a file of a classification batch chained here by its verdict's category (category_id
+    # set). `folder` is the uploads folder holding the file's bytes.
+    db["extraction_jobs"].create(
+        {
+            "file_id": str,
+            "extraction_id": str,
+            "source": str,
+            "batch_id": str,
+            "category_id": str,
+            "folder": str,
+            "file_name": str,
+            "size_bytes": int,
+            "sha256": str,
+            "status": str,
+            "attempts": int,
+            "run_token": str,
+            "run_after": float,
+            "error": str,
+            "data": str,
+            "missing_required": str,
+            "model_name": str,
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="file_id",
+        foreign_keys=[
+            ("extraction_id", "extractions", "id"),
+            ("batch_id", "extraction_batches", "id"),
+        ],
+        not_null={"extraction_id", "source", "folder", "status"},
+        defaults={"attempts": 0},
+    )
+    db["extraction_jobs"].create_index(["status", "run_after"])
+    db["extraction_jobs"].create_index(["batch_id"])
+    db["extraction_jobs"].create_index(["extraction_id"])
+
+
+@migration
+def m005_webhooks(db: sqlite_utils.Database) -> None:
+    db["webhooks"].create(
+        {"id": str, "url": str, "events": str, "secret": str, "created_at": str},
+        pk="id",
+        not_null={"url", "events", "secret"},
+    )
+    # The outbox: written in the transaction of the change it announces. `snapshot` is the
+    # row the event's data is rendered from, as it was at that moment.
+    db["webhook_events"].create(
+        {
+            "id": str,
+            "type": str,
+            "file_id": str,
+            "subject": str,
+            "snapshot": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"type", "subject", "snapshot"},
+    )
+    db["webhook_deliveries"].create(
+        {
+            "id": str,
+            "webhook_id": str,
+            "event_id": str,
+            "file_id": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt_at": float,
+            "run_token": str,
+            "created_at": str,
+            "delivered_at": str,
+        },
+        pk="id",
+        foreign_keys=[("webhook_id", "webhooks", "id"), ("event_id", "webhook_events", "id")],
+        not_null={"webhook_id", "event_id", "status"},
+        defaults={"attempts": 0},
+    )
+    db["webhook_deliveries"].create_index(["status", "next_attempt_at"])
+    db["webhook_deliveries"].create_index(["webhook_id", "file_id"])
+    db["webhook_attempts"].create(
+        {
+            "id": int,
+            "delivery_id": str,
+            "attempt": int,
+            "status_code": int,
+            "error": str,
+            "duration_ms": int,
+            "started_at": str,
+        },
+        pk="id",
+        foreign_keys=[("delivery_id", "webhook_deliveries", "id")],
+        not_null={"delivery_id", "attempt"},
+    )
+    db["webhook_attempts"].create_index(["delivery_id"])
+
+
+@migration
 def m003_document_info(db: sqlite_utils.Database) -> None:
     # What reading found: the type sniffed from the bytes, the pages, and (JSON) the pages
     # whose text the classifier saw.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .classifier import NONE
+from .extraction import FieldSpec, check_template
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -70,3 +71,41 @@ class ClassificationPatch(_Strict):
 
 class OverrideIn(_Strict):
     classified_category_id: str | None
+
+
+ExtractionName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+
+
+class ExtractionIn(_Strict):
+    name: ExtractionName
+    description: Text = ""
+    fields: list[FieldSpec] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _valid_fields(self) -> ExtractionIn:
+        check_template(self.fields)
+        return self
+
+
+class ExtractionPatch(_Strict):
+    name: ExtractionName | None = None
+    description: Text | None = None
+    fields: list[FieldSpec] | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _valid_fields(self) -> ExtractionPatch:
+        if self.fields is not None:
+            check_template(self.fields)
+        return self
+
+
+class WebhookIn(_Strict):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    events: list[Literal["file.classified", "file.processed"]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_events(self) -> WebhookIn:
+        self.events = list(dict.fromkeys(self.events))
+        return self

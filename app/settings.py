@@ -32,6 +32,12 @@ class Settings:
     text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
     max_files: int = 30
     max_file_bytes: int = 25 * MB
+    extract_tokens: int = 1000  # the text an extraction reads; more than a verdict needs
+    # Webhooks: beyond loopback, only these hosts ("*": any) may receive events.
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    webhook_timeout: float = 10.0
+    webhook_max_attempts: int = 10
+    webhook_retry_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +59,19 @@ class Settings:
             text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
+            extract_tokens=int(_env("DOCSORT_EXTRACT_TEXT_TOKENS", str(d.extract_tokens))),
+            webhook_allowed_hosts=tuple(
+                h.strip().lower()
+                for h in _env("DOCSORT_WEBHOOK_ALLOWED_HOSTS", "").split(",")
+                if h.strip()
+            ),
+            webhook_timeout=float(_env("DOCSORT_WEBHOOK_TIMEOUT", str(d.webhook_timeout))),
+            webhook_max_attempts=int(
+                _env("DOCSORT_WEBHOOK_MAX_ATTEMPTS", str(d.webhook_max_attempts))
+            ),
+            webhook_retry_seconds=float(
+                _env("DOCSORT_WEBHOOK_RETRY_SECONDS", str(d.webhook_retry_seconds))
+            ),
         )
 
     @property

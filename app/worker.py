@@ -17,6 +17,7 @@ from typing import Any
 
 from .classifier import Classifier, InvalidAnswer
 from .errors import ModelUnavailable
+from .extraction import Extractor, InvalidExtraction
 from .reading import UnreadableFile, read_document
 from .store import AsyncStore
 
@@ -39,6 +40,8 @@ class Worker:
         max_attempts: int,
         text_tokens: int,
         poll_seconds: float = 1.0,
+        extractor: Extractor | None = None,
+        extract_tokens: int = 1000,
     ):
         self.store = store
         self.classifier = classifier
@@ -47,6 +50,8 @@ class Worker:
         self.max_attempts = max_attempts
         self.text_tokens = text_tokens
         self.poll_seconds = poll_seconds
+        self.extractor = extractor
+        self.extract_tokens = extract_tokens
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,6 +97,10 @@ class Worker:
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
 
     async def process_one(self) -> bool:
+        """Run one piece of work: an extraction job first (finishing files already under
+        way), else a file to classify. False when nothing is runnable now."""
+        if self.extractor is not None and await self._extract_one():
+            return True
         job = await self.store.claim_file(time.time())
         if job is None:
             return False
@@ -141,4 +150,59 @@ class Worker:
             verdict.reasoning,
             self.classifier.model.model,
             verdict.confidence_sources,
+        )
+
+    # Extraction jobs: direct uploads, and files chained by their verdict ----------------------
+
+    async def _extract_one(self) -> bool:
+        job = await self.store.claim_extraction(time.time())
+        if job is None:
+            return False
+        try:
+            await self._run_extraction(job)
+        except Exception as exc:
+            log.exception("extraction of %s failed unexpectedly", job["file_id"])
+            await self.store.record_extraction_failure(
+                job["file_id"], job["run_token"], f"internal error: {exc}"
+            )
+        return True
+
+    async def _run_extraction(self, job: dict[str, Any]) -> None:
+        assert self.extractor is not None
+        file_id, token = job["file_id"], job["run_token"]
+        path = self.uploads_dir / job["folder"] / file_id
+        try:
+            document = await asyncio.to_thread(read_document, path, self.extract_tokens)
+        except UnreadableFile as exc:
+            await self.store.record_extraction_failure(file_id, token, str(exc))
+            return
+        extraction = await self.store.get_extraction(job["extraction_id"])
+        if extraction is None:
+            await self.store.record_extraction_failure(
+                file_id, token, f"the extraction {job['extraction_id']!r} does not exist"
+            )
+            return
+        try:
+            extracted = await self.extractor.extract(extraction, document.text)
+        except InvalidExtraction as exc:
+            await self.store.record_extraction_failure(file_id, token, str(exc))
+            return
+        except ModelUnavailable as exc:
+            if job["attempts"] >= self.max_attempts:
+                await self.store.record_extraction_failure(
+                    file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}"
+                )
+            else:
+                log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
+                delay = backoff(job["attempts"])
+                await self.store.record_extraction_retry(
+                    file_id, token, exc.message, time.time() + delay
+                )
+            return
+        await self.store.record_extraction(
+            file_id,
+            token,
+            extracted.data,
+            extracted.missing_required,
+            self.extractor.model.model if document.text.strip() else "",
         )

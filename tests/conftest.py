@@ -18,6 +18,7 @@ from app.settings import Settings
 from app.store import AsyncStore
 
 from .modelserver_fixture import ModelServer, running_model_server
+from .receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 # The model the end-to-end tests classify with; `make test` sets it (TEST_MODEL).
@@ -45,7 +46,9 @@ INBOX = {
 
 class FakeModel(ModelClient):
     """Stands in for the model in logic tests: picks the first category whose name the
-    document mentions, else none. `replies` queues raw answers to return first."""
+    document mentions, else none. Asked to extract (a schema without "category"), it answers
+    each field from a "name: value" line of the document, else null. `replies` queues raw
+    answers to return first."""
 
     def __init__(self) -> None:
         super().__init__("http://127.0.0.1:9", "fake-model")
@@ -53,7 +56,7 @@ class FakeModel(ModelClient):
         self.calls: list[dict[str, Any]] = []
 
     async def chat_json(
-        self, system: str, user: str, schema: dict[str, Any], attempt: int = 0
+        self, system: str, user: str, schema: dict[str, Any], attempt: int = 0, **options: Any
     ) -> Reply:
         self.calls.append({"system": system, "user": user, "schema": schema, "attempt": attempt})
         if self.replies:
@@ -61,6 +64,12 @@ class FakeModel(ModelClient):
             if isinstance(reply, Exception):
                 raise reply
             return Reply(reply)
+        if "category" not in schema["properties"]:
+            lines = {
+                name: re.search(rf"^{name}:[ \t]*(.+)$", user, re.M)
+                for name in schema["properties"]
+            }
+            return Reply(json.dumps({k: m and m.group(1).strip() for k, m in lines.items()}))
         names = [n for n in schema["properties"]["category"]["enum"] if n != "none"]
         found = next((n for n in names if re.search(rf"\b{re.escape(n)}\b", user, re.I)), "none")
         return Reply(
@@ -108,6 +117,18 @@ async def client(
 @pytest.fixture
 def worker(client: AsyncTestClient):  # type: ignore[no-untyped-def]
     return client.app.state.worker
+
+
+@pytest.fixture
+def deliverer(client: AsyncTestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.deliverer
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records what it gets."""
+    with Receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

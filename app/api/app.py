@@ -16,14 +16,23 @@ from litestar.openapi import OpenAPIConfig
 
 from ..classifier import Classifier
 from ..errors import DocsortError
+from ..extraction import Extractor
 from ..model import ModelClient
 from ..prompts import Prompts
 from ..settings import Settings
 from ..store import AsyncStore
+from ..webhooks import Deliverer
 from ..worker import Worker
 from .batches import BatchController
 from .classifications import ClassificationController
+from .extractions import (
+    ExtractionBatchController,
+    ExtractionController,
+    ExtractionFileController,
+)
 from .files import FileController
+from .views import event_data
+from .webhooks import WebhookController
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +88,7 @@ def create_app(
     run_worker: bool = True,
 ) -> Litestar:
     """Build the API over `store` and `model`. With run_worker=False nothing processes files
-    until a test drains `app.state.worker` itself."""
+    or delivers events until a test drains `app.state.worker` (and `app.state.deliverer`)."""
     classifier = Classifier(model, Prompts(settings.prompts_dir), settings.answer_retries)
     worker = Worker(
         store,
@@ -88,23 +97,44 @@ def create_app(
         concurrency=settings.concurrency,
         max_attempts=settings.max_attempts,
         text_tokens=settings.text_tokens,
+        extractor=Extractor(model, Prompts(settings.prompts_dir), settings.answer_retries),
+        extract_tokens=settings.extract_tokens,
+    )
+    deliverer = Deliverer(
+        store,
+        event_data,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        retry_seconds=settings.webhook_retry_seconds,
+        allowed_hosts=settings.webhook_allowed_hosts,
     )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if run_worker:
             await worker.start()
+            await deliverer.start()
         try:
             yield
         finally:
             if run_worker:
                 await worker.stop()
+                await deliverer.stop()
 
     def provide(value: Any) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     app = Litestar(
-        route_handlers=[ClassificationController, BatchController, FileController, health],
+        route_handlers=[
+            ClassificationController,
+            BatchController,
+            FileController,
+            ExtractionController,
+            ExtractionBatchController,
+            ExtractionFileController,
+            WebhookController,
+            health,
+        ],
         dependencies={
             "store": provide(store),
             "model": provide(model),
@@ -121,4 +151,5 @@ def create_app(
         openapi_config=OpenAPIConfig(title="docsort", version="0.1.0", path="/schema"),
     )
     app.state.worker = worker
+    app.state.deliverer = deliverer
     return app

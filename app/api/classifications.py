@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from ..errors import InvalidInput, NotFound
-from ..schemas import ClassificationIn, ClassificationPatch
+from ..schemas import CategoryIn, ClassificationIn, ClassificationPatch
 from ..store import AsyncStore
 
 
@@ -20,6 +20,16 @@ async def load_classification(store: AsyncStore, cls_id: str) -> dict[str, Any]:
     return classification
 
 
+async def check_links(store: AsyncStore, categories: list[CategoryIn]) -> None:
+    """Every `linked_extraction_id` names an extraction."""
+    linked = sorted({c.linked_extraction_id for c in categories if c.linked_extraction_id})
+    unknown = set(linked) - (await store.extraction_ids(linked) if linked else set())
+    if unknown:
+        raise InvalidInput(
+            f"no extraction with id {', '.join(sorted(unknown))}", code="unknown_extraction"
+        )
+
+
 class ClassificationController(Controller):
     path = "/v1/classifications"
 
@@ -27,6 +37,7 @@ class ClassificationController(Controller):
     async def create(
         self, store: NamedDependency[AsyncStore], data: JSONBody[ClassificationIn]
     ) -> dict[str, Any]:
+        await check_links(store, data.categories)
         cls_id = await store.create_classification(
             data.name, data.description, [c.model_dump() for c in data.categories]
         )
@@ -59,6 +70,7 @@ class ClassificationController(Controller):
                     f"category ids not in this classification: {', '.join(unknown)}",
                     code="unknown_category",
                 )
+            await check_links(store, data.categories)
             categories = [c.model_dump() for c in data.categories]
         fields = data.model_dump(include={"name", "description"}, exclude_none=True)
         await store.update_classification(cls_id, fields, categories)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -35,6 +36,7 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
         "verdict_source": "override" if overridden else ("model" if has_verdict else None),
         "overridden_at": row["overridden_at"],
         "model_verdict": model_verdict,
+        "extraction": chained_extraction_view(row),
         "document": document_view(row),
         "attempts": row["attempts"],
         "created_at": row["created_at"],
@@ -62,6 +64,129 @@ def batch_view(row: dict[str, Any]) -> dict[str, Any]:
         "file_count": row["file_count"],
         "processed_count": row["processed_count"],
         "failed_count": row["failed_count"],
+        "extraction_count": row["extraction_count"],
+        "extracted_count": row["extracted_count"],
+        "extraction_failed_count": row["extraction_failed_count"],
         "created_at": row["created_at"],
         "finished_at": row["last_finished_at"] if row["status"] == "processed" else None,
     }
+
+
+# Extractions --------------------------------------------------------------------------------
+
+
+def _extraction_result(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The part of a file's extraction shared by both views; data only once processed."""
+    processed = row[f"{prefix}status"] == "processed"
+    return {
+        "status": row[f"{prefix}status"],
+        "error": row[f"{prefix}error"],
+        "data": json.loads(row[f"{prefix}data"]) if processed else None,
+        "missing_required": json.loads(row[f"{prefix}missing_required"]) if processed else [],
+        "attempts": row[f"{prefix}attempts"],
+        "model": (row[f"{prefix}model_name"] or None) if processed else None,
+        "queued_at": row[f"{prefix}created_at"],
+        "started_at": row[f"{prefix}started_at"],
+        "finished_at": row[f"{prefix}finished_at"],
+    }
+
+
+def chained_extraction_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The extraction a classified file was chained into, or None."""
+    if row.get("x_extraction_id") is None:
+        return None
+    return {"extraction_id": row["x_extraction_id"], **_extraction_result(row, "x_")}
+
+
+def extraction_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "fields": row["fields"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def extraction_file_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A file as an extraction shows it: uploaded to it directly, or chained from a
+    classification (then `classification_id`, `classification_batch_id` and `category_id`)."""
+    return {
+        "id": row["file_id"],
+        "extraction_id": row["extraction_id"],
+        "source": row["source"],
+        "batch_id": row["batch_id"],
+        "classification_id": row["classification_id"],
+        "classification_batch_id": row["classification_batch_id"],
+        "category_id": row["category_id"],
+        "file_name": row["file_name"],
+        "size_bytes": row["size_bytes"],
+        **_extraction_result(row),
+    }
+
+
+def extraction_batch_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "extraction_id": row["extraction_id"],
+        "status": row["status"],
+        "file_count": row["file_count"],
+        "processed_count": row["processed_count"],
+        "failed_count": row["failed_count"],
+        "created_at": row["created_at"],
+        "finished_at": row["last_finished_at"] if row["status"] == "processed" else None,
+    }
+
+
+# Webhooks -----------------------------------------------------------------------------------
+
+
+def webhook_view(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
+    view = {
+        "id": row["id"],
+        "url": row["url"],
+        "events": row["events"],
+        "created_at": row["created_at"],
+    }
+    if with_secret:
+        view["secret"] = row["secret"]
+    return view
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if not timestamp:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "event_created_at": row["event_created_at"],
+        "file_id": row["file_id"],
+        "status": row["status"],
+        "attempt_count": row["attempts"],
+        "next_attempt_at": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "delivered_at": row["delivered_at"],
+        "attempts": [
+            {
+                "attempt": a["attempt"],
+                "status_code": a["status_code"],
+                "error": a["error"],
+                "duration_ms": a["duration_ms"],
+                "at": a["started_at"],
+            }
+            for a in row["attempt_log"]
+        ],
+    }
+
+
+def event_data(subject: str, row: dict[str, Any]) -> dict[str, Any]:
+    """An event's `data`: the file as the API shows it, from the event's snapshot."""
+    if subject == "classification_file":
+        return file_view(row)
+    return extraction_file_view(row)

@@ -1,0 +1,275 @@
+"""Classification -> extraction chaining: a file classified into a linked category is
+extracted too, as the same file; the extraction follows the file's verdict."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+
+from .conftest import INBOX, upload
+from .test_extractions import create_extraction
+
+BILL = b"Invoice\ninvoice_number: INV-7\ntotal: 960.00\nissue_date: 2026-03-14\n"
+
+
+def inbox_linking(ext_id: str | None, receipt_ext_id: str | None = None) -> dict:
+    body = copy.deepcopy(INBOX)
+    body["categories"][0]["linked_extraction_id"] = ext_id
+    body["categories"][2]["linked_extraction_id"] = receipt_ext_id
+    return body
+
+
+@pytest.fixture
+async def invoice_ext(client) -> dict:
+    return await create_extraction(client)
+
+
+@pytest.fixture
+async def linked(client, invoice_ext) -> dict:
+    response = await client.post("/v1/classifications", json=inbox_linking(invoice_ext["id"]))
+    assert response.status_code == 201, response.text
+    return response.json()["classification"]
+
+
+async def batch_of(client, cls_id: str, batch_id: str) -> dict:
+    return (await client.get(f"/v1/classifications/{cls_id}/batches/{batch_id}")).json()
+
+
+async def file_of(client, cls_id: str, file_id: str) -> dict:
+    return (await client.get(f"/v1/classifications/{cls_id}/files/{file_id}")).json()["file"]
+
+
+async def classify(client, cls_id: str, files: dict[str, bytes]) -> dict:
+    batch = await upload(client, cls_id, files)
+    return await batch_of(client, cls_id, batch["id"])
+
+
+async def test_a_link_to_a_missing_extraction_is_422(client, invoice_ext):
+    response = await client.post("/v1/classifications", json=inbox_linking("ext_missing"))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_extraction"
+    assert "ext_missing" in response.json()["error"]["message"]
+    assert (await client.get("/v1/classifications")).json() == {"classifications": []}
+
+    created = await client.post("/v1/classifications", json=inbox_linking(None))
+    cls = created.json()["classification"]
+    categories = copy.deepcopy(cls["categories"])
+    categories[1]["linked_extraction_id"] = "ext_missing"
+    response = await client.patch(
+        f"/v1/classifications/{cls['id']}", json={"categories": categories}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "unknown_extraction"
+    shown = (await client.get(f"/v1/classifications/{cls['id']}")).json()["classification"]
+    assert shown == cls
+
+    categories[1]["linked_extraction_id"] = invoice_ext["id"]
+    response = await client.patch(
+        f"/v1/classifications/{cls['id']}", json={"categories": categories}
+    )
+    assert response.status_code == 200
+    assert (
+        response.json()["classification"]["categories"][1]["linked_extraction_id"]
+        == (invoice_ext["id"])
+    )
+
+
+async def test_a_file_in_a_linked_category_is_extracted_as_the_same_file(
+    client, worker, linked, invoice_ext, settings
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL, "nda.txt": b"Contract"})
+    bill_id = next(f["id"] for f in view["files"] if f["file_name"] == "bill.txt")
+    while (await file_of(client, linked["id"], bill_id))["status"] != "processed":
+        assert await worker.process_one()
+    bill = await file_of(client, linked["id"], bill_id)
+    assert bill["classified_category_name"] == "Invoice"
+    assert bill["extraction"]["extraction_id"] == invoice_ext["id"]
+    assert bill["extraction"]["status"] == "queued" and bill["extraction"]["data"] is None
+    # Classified, but not processed: the chained extraction is still to do.
+    view = await batch_of(client, linked["id"], view["batch"]["id"])
+    assert view["batch"]["status"] == "processing" and view["batch"]["finished_at"] is None
+    assert view["batch"]["extraction_count"] == 1 and view["batch"]["extracted_count"] == 0
+
+    assert await worker.drain() >= 1
+    view = await batch_of(client, linked["id"], view["batch"]["id"])
+    assert view["batch"]["status"] == "processed" and view["batch"]["finished_at"]
+    assert view["batch"]["extracted_count"] == 1 and view["batch"]["processed_count"] == 2
+    assert next(f for f in view["files"] if f["file_name"] == "nda.txt")["extraction"] is None
+    bill = next(f for f in view["files"] if f["file_name"] == "bill.txt")
+    extraction = bill["extraction"]
+    assert extraction["status"] == "processed"
+    assert extraction["data"]["invoice_number"] == "INV-7"
+    assert extraction["data"]["total"] == 960.0
+    assert extraction["missing_required"] == []
+    assert view["batch"]["finished_at"] >= extraction["finished_at"]
+    assert await file_of(client, linked["id"], bill["id"]) == bill
+
+    # The extraction shows the same file, no second upload.
+    shown = await client.get(f"/v1/extractions/{invoice_ext['id']}/files/{bill['id']}")
+    chained = shown.json()["file"]
+    assert chained["source"] == "chained" and chained["batch_id"] is None
+    assert chained["classification_id"] == linked["id"]
+    assert chained["classification_batch_id"] == view["batch"]["id"]
+    assert chained["category_id"] == linked["categories"][0]["id"]
+    assert chained["data"] == extraction["data"]
+    assert len(list((settings.uploads_dir).rglob(bill["id"]))) == 1
+
+
+async def test_an_override_into_a_linked_category_queues_the_extraction(
+    client, worker, linked, invoice_ext
+):
+    view = await classify(client, linked["id"], {"r.txt": b"Receipt\ninvoice_number: R-1"})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    assert (await file_of(client, linked["id"], file_id))["extraction"] is None
+
+    invoice = linked["categories"][0]
+    response = await client.patch(
+        f"/v1/classifications/{linked['id']}/files/{file_id}",
+        json={"classified_category_id": invoice["id"]},
+    )
+    assert response.json()["file"]["extraction"]["status"] == "queued"
+    batch = await batch_of(client, linked["id"], view["batch"]["id"])
+    assert batch["batch"]["status"] == "processing"
+
+    assert await worker.drain() == 1
+    file = await file_of(client, linked["id"], file_id)
+    assert file["verdict_source"] == "override"
+    assert file["extraction"]["status"] == "processed"
+    assert file["extraction"]["data"]["invoice_number"] == "R-1"
+    assert (await batch_of(client, linked["id"], view["batch"]["id"]))["batch"]["status"] == (
+        "processed"
+    )
+
+
+async def test_an_override_away_from_a_linked_category_removes_the_result(
+    client, worker, linked, invoice_ext
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["status"] == "processed"
+
+    url = f"/v1/classifications/{linked['id']}/files/{file_id}"
+    for category_id in [linked["categories"][1]["id"], None]:  # unlinked, then none
+        response = await client.patch(url, json={"classified_category_id": category_id})
+        assert response.status_code == 200
+        assert response.json()["file"]["extraction"] is None
+        shown = await client.get(f"/v1/extractions/{invoice_ext['id']}/files/{file_id}")
+        assert shown.status_code == 404
+    assert await worker.drain() == 0
+
+    # And back again: a fresh extraction, queued.
+    await client.patch(url, json={"classified_category_id": linked["categories"][0]["id"]})
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["status"] == "queued"
+    assert await worker.drain() == 1
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["data"]["total"] == 960.0
+
+
+async def test_an_override_to_another_extraction_replaces_the_result(client, worker, invoice_ext):
+    receipt_ext = await create_extraction(
+        client, {"name": "Receipt", "fields": [{"name": "total", "type": "number"}]}
+    )
+    cls = (
+        await client.post(
+            "/v1/classifications", json=inbox_linking(invoice_ext["id"], receipt_ext["id"])
+        )
+    ).json()["classification"]
+    view = await classify(client, cls["id"], {"bill.txt": BILL})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    await client.patch(
+        f"/v1/classifications/{cls['id']}/files/{file_id}",
+        json={"classified_category_id": cls["categories"][2]["id"]},
+    )
+    file = await file_of(client, cls["id"], file_id)
+    assert file["extraction"]["extraction_id"] == receipt_ext["id"]
+    assert file["extraction"]["status"] == "queued" and file["extraction"]["data"] is None
+    await worker.drain()
+    file = await file_of(client, cls["id"], file_id)
+    assert file["extraction"]["data"] == {"total": 960.0}
+
+
+async def test_an_override_that_keeps_the_extraction_keeps_its_result(
+    client, worker, linked, invoice_ext, fake_model
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    before = (await file_of(client, linked["id"], file_id))["extraction"]
+    calls = len(fake_model.calls)
+    await client.patch(
+        f"/v1/classifications/{linked['id']}/files/{file_id}",
+        json={"classified_category_id": linked["categories"][0]["id"]},
+    )
+    assert await worker.drain() == 0 and len(fake_model.calls) == calls
+    assert (await file_of(client, linked["id"], file_id))["extraction"] == before
+
+
+async def test_a_stale_extraction_run_does_not_come_back(client, worker, linked, store):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    assert await worker.process_one()  # classified; the extraction is queued
+    job = await store.claim_extraction(time.time())  # a run starts...
+    file_id = view["files"][0]["id"]
+    await client.patch(  # ...the user moves the file away...
+        f"/v1/classifications/{linked['id']}/files/{file_id}",
+        json={"classified_category_id": None},
+    )
+    stored = await store.record_extraction(file_id, job["run_token"], {"total": 1.0}, [], "m")
+    assert stored is False  # ...and the run's result is dropped
+    assert (await file_of(client, linked["id"], file_id))["extraction"] is None
+
+
+async def test_a_redo_clears_the_extraction_until_the_new_verdict(
+    client, worker, linked, fake_model
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    url = f"/v1/classifications/{linked['id']}/files/{file_id}"
+    response = await client.post(f"{url}/redo")
+    assert response.json()["file"]["extraction"] is None
+
+    assert await worker.process_one()  # the new verdict: Invoice again, extraction queued
+    file = await file_of(client, linked["id"], file_id)
+    assert file["extraction"]["status"] == "queued" and file["extraction"]["data"] is None
+    assert await worker.drain() == 1
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["status"] == "processed"
+
+    # A redo whose new verdict is not linked leaves no extraction behind.
+    fake_model.replies = ['{"reasoning": "A contract.", "category": "Contract", "confidence": 1}']
+    await client.post(f"{url}/redo")
+    await worker.drain()
+    file = await file_of(client, linked["id"], file_id)
+    assert file["classified_category_name"] == "Contract" and file["extraction"] is None
+
+
+async def test_a_changed_link_applies_to_the_next_verdicts_only(
+    client, worker, linked, invoice_ext
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    await worker.drain()
+    categories = copy.deepcopy(linked["categories"])
+    categories[0]["linked_extraction_id"] = None
+    await client.patch(f"/v1/classifications/{linked['id']}", json={"categories": categories})
+    file = await file_of(client, linked["id"], view["files"][0]["id"])
+    assert file["extraction"]["status"] == "processed"  # made with the link it had
+    later = await classify(client, linked["id"], {"bill2.txt": BILL})
+    await worker.drain()
+    assert (await file_of(client, linked["id"], later["files"][0]["id"]))["extraction"] is None
+
+
+async def test_a_failed_chained_extraction_shows_its_error_and_finishes_the_batch(
+    client, worker, linked, fake_model
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    assert await worker.process_one()
+    fake_model.replies = ["nope", "nope", "nope"]
+    await worker.drain()
+    view = await batch_of(client, linked["id"], view["batch"]["id"])
+    assert view["batch"]["status"] == "processed"
+    assert view["batch"]["extraction_failed_count"] == 1
+    extraction = view["files"][0]["extraction"]
+    assert extraction["status"] == "failed" and "no valid answer" in extraction["error"]
