@@ -5,13 +5,31 @@ from __future__ import annotations
 
 import copy
 import time
+from datetime import datetime
 
 import pytest
+from litestar.testing import AsyncTestClient
+
+from app.api import create_app
+from app.model import ModelClient
+from app.webhooks import verify
 
 from .conftest import INBOX, upload
+from .documents import INVOICE, pdf_bytes
 from .test_extractions import create_extraction
 
 BILL = b"Invoice\ninvoice_number: INV-7\ntotal: 960.00\nissue_date: 2026-03-14\n"
+BOTH_EVENTS = ["file.classified", "file.processed"]
+E2E_FIELDS = {
+    "name": "Invoice fields",
+    "fields": [
+        {"name": "invoice_number", "type": "string", "required": True},
+        {"name": "total", "type": "number", "description": "The total due", "required": True},
+        {"name": "issue_date", "type": "date", "description": "The invoice date"},
+        {"name": "vendor_name", "type": "string", "description": "Who sent the invoice"},
+        {"name": "purchase_order_number", "type": "string"},
+    ],
+}
 
 
 def inbox_linking(ext_id: str | None, receipt_ext_id: str | None = None) -> dict:
@@ -273,3 +291,51 @@ async def test_a_failed_chained_extraction_shows_its_error_and_finishes_the_batc
     assert view["batch"]["extraction_failed_count"] == 1
     extraction = view["files"][0]["extraction"]
     assert extraction["status"] == "failed" and "no valid answer" in extraction["error"]
+
+
+def seconds(start: str, end: str) -> float:
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
+
+@pytest.mark.model
+async def test_real_model_invoice_pdf_is_classified_extracted_and_announced(
+    settings, store, classify_server, receiver
+):
+    """End to end through the real bundled model server: a generated invoice PDF, uploaded to
+    a classification whose Invoice category links an extraction, comes back as an Invoice
+    with the number and total it holds; a local receiver gets both events, signed."""
+    model = ModelClient(classify_server.url, classify_server.model)
+    app = create_app(settings, store, model, run_worker=False)
+    async with AsyncTestClient(app=app, timeout=120) as client:
+        ext = await create_extraction(client, E2E_FIELDS)
+        cls = (await client.post("/v1/classifications", json=inbox_linking(ext["id"]))).json()
+        cls = cls["classification"]
+        hook = (
+            await client.post("/v1/webhooks", json={"url": receiver.url, "events": BOTH_EVENTS})
+        ).json()["webhook"]
+        batch = await upload(client, cls["id"], {"ACME-bill.pdf": pdf_bytes(INVOICE)})
+
+        started = time.monotonic()
+        assert await app.state.worker.drain() == 2  # the verdict, then the extraction
+        took = time.monotonic() - started
+        view = await batch_of(client, cls["id"], batch["id"])
+        assert await app.state.deliverer.drain() == 2
+
+    file = view["files"][0]
+    steps = {"classify": file, "extract": file["extraction"]}
+    spans = {k: seconds(v["started_at"], v["finished_at"]) for k, v in steps.items()}
+    print(f"\nclassified and extracted in {took:.1f} s {spans}: {file['extraction']['data']}")
+    assert view["batch"]["status"] == "processed"
+    assert file["classified_category_name"] == "Invoice", file["classification_reasoning"]
+    extraction = file["extraction"]
+    assert extraction["status"] == "processed", extraction["error"]
+    assert extraction["data"]["invoice_number"] == "INV-2026-0042"
+    assert extraction["data"]["total"] == 960.0
+    assert extraction["model"] == classify_server.model
+
+    assert [e["type"] for e in receiver.events] == BOTH_EVENTS
+    assert all(verify(hook["secret"], r.headers, r.body) for r in receiver.received)
+    classified, processed = receiver.events
+    assert classified["data"]["id"] == processed["data"]["id"] == file["id"]
+    assert classified["data"]["verdict_source"] == "model"
+    assert processed["data"]["extraction"]["data"] == extraction["data"]

@@ -3,6 +3,7 @@ fake ones instead of patching globals."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -118,8 +119,7 @@ def create_app(
             yield
         finally:
             if run_worker:
-                await worker.stop()
-                await deliverer.stop()
+                await asyncio.gather(worker.stop(), deliverer.stop())
 
     def provide(value: Any) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
