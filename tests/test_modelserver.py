@@ -16,8 +16,8 @@ import pytest
 from litestar.testing import TestClient
 from llama_cpp import LlamaGrammar
 
-from app import modelserver
 from app.modelserver import ApiError, ModelHost, Piece, Sampling, StopFilter, grammar_for
+from app.modelserver import __main__ as modelserver
 from tests.modelserver_fixture import ModelServer, running_model_server
 
 GREEDY = {"temperature": 0, "repeat_penalty": 1.0}
