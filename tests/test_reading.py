@@ -17,7 +17,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from app.reading import Document, UnreadableFile, read_document
+from app.reading import Document, UnreadableFile, ocr, read_document
 from app.reading.budget import budget_chars
 
 from .conftest import upload
@@ -302,6 +302,24 @@ def test_a_truncated_image_is_damaged(tmp_path: Path) -> None:
 
     with pytest.raises(UnreadableFile, match="PNG image is damaged"):
         read_document(write(tmp_path / "cut.png", data[: len(data) // 2]), 500)
+
+
+def test_ocr_recognises_only_the_lines_the_budget_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [f"Row {chr(65 + n)} of the long scan" for n in range(26)]
+    page = picture("\n".join(lines), height=40 + 32 * len(lines))
+    engine = ocr._load()
+    recognised: list[int] = []
+    text_rec = engine.text_rec
+    monkeypatch.setattr(
+        engine, "text_rec", lambda crops: recognised.append(len(crops)) or text_rec(crops)
+    )
+
+    document = read_document(write(tmp_path / "scan.png", image_bytes(page, "PNG")), 10)
+
+    assert document.text.startswith("Row A of the long scan")
+    assert recognised == [ocr.CHUNK]
 
 
 def test_ocr_is_loaded_only_when_an_image_needs_it() -> None:

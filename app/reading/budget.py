@@ -71,16 +71,19 @@ def _ending(text: str, room: int) -> str:
     return end
 
 
-def pick_pages(
-    count: int, read_page: Callable[[int], str], tokens: int
-) -> tuple[str, tuple[int, ...]]:
+# read_page(index, chars, from_end): the text of a 0-based page. `chars` says how much of it
+# can be used, from its start or (from_end) its end: a hint that lets OCR stop early.
+ReadPage = Callable[[int, int, bool], str]
+
+
+def pick_pages(count: int, read_page: ReadPage, tokens: int) -> tuple[str, tuple[int, ...]]:
     """The text of the first pages and the end of the last page, within `tokens`.
 
-    `read_page` takes a 0-based page index and is called only for the pages used (and blank
-    ones on the way); the pages returned are 1-based."""
+    `read_page` is called only for the pages used (and blank ones on the way); the pages
+    returned are 1-based."""
     chars = budget_chars(tokens)
     last = count - 1
-    tail = clean(read_page(last)) if count > 1 else ""
+    tail = clean(read_page(last, int(chars * TAIL_SHARE), True)) if count > 1 else ""
     # The tail's share, and room for the marker and separators between head and tail.
     head_chars = chars - min(len(tail), int(chars * TAIL_SHARE)) - (MARKER_ROOM if tail else 0)
     repeats = _Repeats()
@@ -93,7 +96,7 @@ def pick_pages(
         room = head_chars - size - 2
         if room < min(MIN_PART, head_chars):
             break
-        text = repeats.drop(clean(read_page(page)))
+        text = repeats.drop(clean(read_page(page, room, False)))
         page += 1
         if text:
             cut_short = len(text) > room

@@ -41,9 +41,9 @@ def read_paged(path: Path, kind: str, tokens: int) -> Document:
             raise UnreadableFile(f"this {name} is damaged: it has no pages")
         broken: list[int] = []
 
-        def read_page(index: int) -> str:
+        def read_page(index: int, chars: int, from_end: bool) -> str:
             try:
-                return _page_text(doc[index])
+                return _page_text(doc[index], chars, from_end)
             except Exception:  # a damaged page; the others may still say enough
                 broken.append(index + 1)
                 return ""
@@ -55,14 +55,14 @@ def read_paged(path: Path, kind: str, tokens: int) -> Document:
         return Document(kind, text, doc.page_count, used)
 
 
-def _page_text(page: pymupdf.Page) -> str:
+def _page_text(page: pymupdf.Page, chars: int, from_end: bool) -> str:
     text = page.get_text("text")
     if len(text.strip()) >= SCAN_TEXT_CHARS or _image_cover(page) < SCAN_IMAGE_COVER:
         return text
     zoom = min(OCR_DPI / 72, ocr.MAX_SIDE / max(page.rect.width, page.rect.height))
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
     image = Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
-    scanned = ocr.recognise(image)
+    scanned = ocr.recognise(image, chars, from_end)
     return scanned if len(scanned) > len(text.strip()) else text
 
 
