@@ -110,7 +110,7 @@ def pick_pages(count: int, read_page: ReadPage, tokens: int) -> tuple[str, tuple
         if skipped:
             marker = f"[… {skipped} page{'s' * (skipped > 1)} left out …]"
         room = chars - size - 2 - (len(marker) + 2 if marker else 0)
-        if room >= min(len(tail), 40):
+        if room >= min(len(tail), MIN_PART):
             parts.extend([marker, _ending(tail, room)] if marker else [_ending(tail, room)])
             used.append(count)
     return "\n\n".join(parts), tuple(used)

@@ -92,18 +92,19 @@ def _rows(lines: list[tuple[list[list[float]], str]]) -> str:
 def read_image(path: Path, kind: str, tokens: int) -> Document:
     """An image file; each page of a multi-page TIFF is a page (an animation's frames are not)."""
     try:
-        with Image.open(path) as image:
-            count = getattr(image, "n_frames", 1) if kind == "tiff" else 1
-
-            def read_page(index: int, chars: int, from_end: bool) -> str:
-                image.seek(index)
-                return recognise(ImageOps.exif_transpose(image), chars, from_end)
-
-            text, used = pick_pages(count, read_page, tokens)
+        image = Image.open(path)
+        image.load()
     except Image.DecompressionBombError as exc:
         raise UnreadableFile(f"this image is too large to read ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableFile(
-            f"this {kind.upper()} image is damaged and cannot be read ({exc})"
-        ) from exc
+        message = f"this {kind.upper()} image is damaged and cannot be read ({exc})"
+        raise UnreadableFile(message) from exc
+    with image:
+        count = getattr(image, "n_frames", 1) if kind == "tiff" else 1
+
+        def read_page(index: int, chars: int, from_end: bool) -> str:
+            image.seek(index)
+            return recognise(ImageOps.exif_transpose(image), chars, from_end)
+
+        text, used = pick_pages(count, read_page, tokens)
     return Document(kind, text, count, used)
