@@ -406,6 +406,18 @@ def test_markdown_and_csv_are_told_from_plain_text(tmp_path: Path) -> None:
     assert read_document(write(tmp_path / "c", b"Hello, world.\nBye."), 500).kind == "text"
 
 
+def test_an_mbox_message_is_an_email_and_a_letter_with_a_subject_line_is_not(
+    tmp_path: Path,
+) -> None:
+    mbox = (
+        b"From ana@example.com Sat Jan  3 01:05:34 2026\nFrom: ana@example.com\nTo: b@x.org\n\nHi"
+    )
+    letter = b"Dear Sir,\nSubject: your order\nDate: today\n\nThank you."
+
+    assert read_document(write(tmp_path / "a", mbox), 500).kind == "email"
+    assert read_document(write(tmp_path / "b", letter), 500).kind == "text"
+
+
 def test_rtf_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFile, match="RTF documents cannot be read; save it as"):
         read_document(write(tmp_path / "a.rtf", rb"{\rtf1\ansi Hello}"), 500)
@@ -428,6 +440,12 @@ def test_html_gives_the_readable_text(tmp_path: Path) -> None:
         "Order confirmed\n\nThanks for your order\n\nOrder #12 & receipt: two items\n\n"
         "Pens 3.00\n\nkeep this",
     )
+
+
+def test_html_of_only_scripts_and_styles_has_no_text(tmp_path: Path) -> None:
+    page = b"<html><head><style>p {}</style></head><body><script>go()</script></body></html>"
+
+    assert read_document(write(tmp_path / "app.html", page), 500) == Document("html", "")
 
 
 def test_html_charset_comes_from_its_meta_tag(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """PDF and the other paged formats PyMuPDF opens (EPUB, XPS, FB2, MOBI, SVG).
 
 A page with (almost) no text layer that is mostly picture is a scan: its text comes from
-OCR of the rendered page. Only the pages the budget needs are read, or rendered.
+OCR of the rendered page. Only the pages the budget needs are read, or rendered. MuPDF is not
+thread-safe, and reading runs in worker threads: one document is read at a time.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pymupdf
@@ -27,8 +29,15 @@ SCAN_TEXT_CHARS = 50  # a page with less text than this may be a scan (a stamp, 
 SCAN_IMAGE_COVER = 0.3  # ... if pictures cover this share of it
 OCR_DPI = 200
 
+_mupdf = threading.Lock()
+
 
 def read_paged(path: Path, kind: str, tokens: int) -> Document:
+    with _mupdf:
+        return _read(path, kind, tokens)
+
+
+def _read(path: Path, kind: str, tokens: int) -> Document:
     name = NAMES[kind]
     try:
         doc = pymupdf.open(path, filetype=kind)
