@@ -156,6 +156,12 @@ def test_text_report_has_every_section(report):
         assert part in text, part
 
 
+def test_no_mistakes_means_no_empty_table():
+    report = summarise([row("a.txt", "A", "A", 0.9)], ["A"], META)
+    assert render_text(report).endswith("Mistakes (0)\n")
+    assert render_html(report).count("<table") == 3
+
+
 def test_html_report_is_well_formed_and_self_contained(report):
     html = render_html(report)
     root = ET.fromstring(html.split("\n", 1)[1])  # past the doctype

@@ -153,7 +153,7 @@ def render_html(report: dict) -> str:
         '<p class="meta">Blue: accuracy per bin; red: its gap to the mean confidence; the number:'
         " files in the bin; dashed: perfect calibration.</p>",
         f"<h2>Mistakes ({len(mistakes)})</h2>",
-        _table(["file", "expected", "got", "confidence", "error"], mistakes),
+        _table(["file", "expected", "got", "confidence", "error"], mistakes) if mistakes else "",
     ]  # fmt: skip
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"/>'

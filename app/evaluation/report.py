@@ -134,6 +134,8 @@ def _mistakes(report: dict) -> list[str]:
         [r["file"], r["expected"], r["got"], num(r["confidence"], 2), r["error"] or ""]
         for r in report["mistakes"]
     ]
+    if not body:
+        return []
     return table(["file", "expected", "got", "confidence", "error"], body, "lllrl")
 
 
