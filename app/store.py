@@ -136,7 +136,7 @@ class Store:
     ) -> str:
         cls_id = new_id("cls")
         ts = now_iso()
-        with self.db.conn:
+        with self.db.atomic():
             self.db["classifications"].insert(
                 {
                     "id": cls_id,
@@ -201,7 +201,7 @@ class Store:
         id edits that category, one without is added, and any category left out is marked
         removed (kept for the verdicts that name it)."""
         ts = now_iso()
-        with self.db.conn:
+        with self.db.atomic():
             self.db["classifications"].update(cls_id, {**fields, "updated_at": ts})
             if categories is None:
                 return
@@ -228,7 +228,7 @@ class Store:
 
     def create_batch(self, batch_id: str, cls_id: str, files: list[dict[str, Any]]) -> None:
         ts = now_iso()
-        with self.db.conn:
+        with self.db.atomic():
             self.db["batches"].insert(
                 {
                     "id": batch_id,

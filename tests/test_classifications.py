@@ -147,3 +147,9 @@ async def test_removing_a_category_keeps_verdicts_made_with_it(client, inbox, wo
     assert file["classified_category_name"] == "Invoice"
     assert file["classified_category_removed"] is True
     assert file["verdict_source"] == "model"
+
+
+async def test_a_failed_write_leaves_no_half_classification(store):
+    with pytest.raises(Exception):
+        await store.create_classification("x", "", [{"name": "A"}, {"bogus": "no name"}])
+    assert await store.list_classifications() == []

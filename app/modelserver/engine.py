@@ -193,6 +193,9 @@ class LoadedModel:
             yield Finish(reason="length", load_ns=load_ns, prompt_eval_count=len(tokens))
             return
         llm.set_seed(sampling.seed if sampling.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED)
+        # Like Ollama, count only the prompt tokens evaluated now, not those the cache held.
+        cached = Llama.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        evaluated = max(len(tokens) - cached, 1)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopFilter(sampling.stop)
         generated: list[int] = []
@@ -228,7 +231,7 @@ class LoadedModel:
         yield Finish(
             reason=reason,
             load_ns=load_ns,
-            prompt_eval_count=len(tokens),
+            prompt_eval_count=evaluated,
             prompt_eval_ns=first - started,
             eval_count=len(generated),
             eval_ns=time.perf_counter_ns() - first,
