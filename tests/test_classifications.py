@@ -150,6 +150,6 @@ async def test_removing_a_category_keeps_verdicts_made_with_it(client, inbox, wo
 
 
 async def test_a_failed_write_leaves_no_half_classification(store):
-    with pytest.raises(Exception):
+    with pytest.raises(KeyError):
         await store.create_classification("x", "", [{"name": "A"}, {"bogus": "no name"}])
     assert await store.list_classifications() == []
