@@ -1,0 +1,244 @@
+"""Classification batches and their files: reading them, the worker's claim and finish, and
+the user's override and redo."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..ids import new_id
+from .base import FAILED, PROCESSED, PROCESSING, QUEUED, StoreBase, now_iso
+
+_BATCH_COLUMNS = f"""
+    b.id, b.classification_id, b.file_count, b.created_at,
+    CASE
+        WHEN sum(f.status IN ('{QUEUED}', '{PROCESSING}')) = 0
+            AND coalesce(sum(j.status IN ('{QUEUED}', '{PROCESSING}')), 0) = 0 THEN '{PROCESSED}'
+        WHEN sum(f.status != '{QUEUED}') = 0 AND max(f.attempts) = 0 THEN '{QUEUED}'
+        ELSE '{PROCESSING}'
+    END AS status,
+    sum(f.status = '{PROCESSED}') AS processed_count,
+    sum(f.status = '{FAILED}') AS failed_count,
+    count(j.file_id) AS extraction_count,
+    coalesce(sum(j.status = '{PROCESSED}'), 0) AS extracted_count,
+    coalesce(sum(j.status = '{FAILED}'), 0) AS extraction_failed_count,
+    max(max(f.finished_at), coalesce(max(j.finished_at), '')) AS last_finished_at
+"""
+# A classification batch's files, each with its chained extraction (if any).
+_BATCH_JOINS = """
+    FROM batches b JOIN files f ON f.batch_id = b.id
+    LEFT JOIN extraction_jobs j ON j.file_id = f.id
+"""
+
+# The effective verdict is the override when there is one, else the model's.
+_FILE_COLUMNS = """
+    f.*,
+    CASE WHEN f.overridden THEN f.override_category_id ELSE f.model_category_id END
+        AS classified_category_id,
+    c.name AS classified_category_name,
+    c.removed_at IS NOT NULL AS classified_category_removed,
+    mc.name AS model_category_name,
+    j.extraction_id AS x_extraction_id, j.status AS x_status, j.error AS x_error,
+    j.data AS x_data, j.missing_required AS x_missing_required, j.attempts AS x_attempts,
+    j.model_name AS x_model_name, j.created_at AS x_created_at, j.started_at AS x_started_at,
+    j.finished_at AS x_finished_at
+"""
+_FILE_JOINS = """
+    FROM files f
+    LEFT JOIN categories c ON c.id =
+        CASE WHEN f.overridden THEN f.override_category_id ELSE f.model_category_id END
+    LEFT JOIN categories mc ON mc.id = f.model_category_id
+    LEFT JOIN extraction_jobs j ON j.file_id = f.id
+"""
+
+
+class FileStore(StoreBase):
+    # Batches and files --------------------------------------------------------------------
+
+    def create_batch(self, batch_id: str, cls_id: str, files: list[dict[str, Any]]) -> None:
+        ts = now_iso()
+        with self.db.atomic():
+            self.db["batches"].insert(
+                {
+                    "id": batch_id,
+                    "classification_id": cls_id,
+                    "file_count": len(files),
+                    "created_at": ts,
+                }
+            )
+            self.db["files"].insert_all(
+                {
+                    **f,
+                    "batch_id": batch_id,
+                    "classification_id": cls_id,
+                    "status": QUEUED,
+                    "attempts": 0,
+                    "overridden": 0,
+                    "created_at": ts,
+                }
+                for f in files
+            )
+
+    def get_batch(self, cls_id: str, batch_id: str) -> dict[str, Any] | None:
+        return self._row(
+            f"SELECT {_BATCH_COLUMNS} {_BATCH_JOINS}"
+            " WHERE b.id = ? AND b.classification_id = ? GROUP BY b.id",
+            [batch_id, cls_id],
+        )
+
+    def list_batches(self, cls_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            f"SELECT {_BATCH_COLUMNS} {_BATCH_JOINS}"
+            " WHERE b.classification_id = ? GROUP BY b.id ORDER BY b.id",
+            [cls_id],
+        )
+
+    def batch_files(self, batch_id: str) -> list[dict[str, Any]]:
+        return self._rows(
+            f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.batch_id = ? ORDER BY f.id",
+            [batch_id],
+        )
+
+    def get_file(self, file_id: str, cls_id: str | None = None) -> dict[str, Any] | None:
+        sql = f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.id = ?"
+        params = [file_id]
+        if cls_id is not None:
+            sql += " AND f.classification_id = ?"
+            params.append(cls_id)
+        return self._row(sql, params)
+
+    # The worker's side: claim, finish, fail, retry -----------------------------------
+
+    def claim_file(self, now: float) -> dict[str, Any] | None:
+        """Atomically move the oldest runnable queued file to processing.
+
+        The fresh run_token lets a finishing run notice that the file was redone or
+        re-queued under it, and drop its now-stale result."""
+        return self._row(
+            f"UPDATE files SET status = '{PROCESSING}', attempts = attempts + 1,"
+            " run_token = ?, started_at = ?, error = NULL"
+            " WHERE id = (SELECT id FROM files WHERE status = ?"
+            "   AND (run_after IS NULL OR run_after <= ?) ORDER BY id LIMIT 1)"
+            " RETURNING *",
+            [new_id("run"), now_iso(), QUEUED, now],
+        )
+
+    def next_run_after(self) -> float | None:
+        row = self._row(
+            "SELECT min(run_after) AS t FROM files WHERE status = ? AND run_after IS NOT NULL",
+            [QUEUED],
+        )
+        return row["t"] if row else None
+
+    def _finish(self, file_id: str, token: str, values: dict[str, Any]) -> bool:
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        cursor = self.db.execute(
+            f"UPDATE files SET {assignments} WHERE id = ? AND run_token = ? AND status = ?",
+            [*values.values(), file_id, token, PROCESSING],
+        )
+        return cursor.rowcount == 1
+
+    def record_verdict(
+        self,
+        file_id: str,
+        token: str,
+        category_id: str | None,
+        confidence: float,
+        reasoning: str,
+        model_name: str,
+        confidence_sources: dict[str, float] | None = None,
+    ) -> bool:
+        with self.db.atomic():
+            recorded = self._finish(
+                file_id,
+                token,
+                {
+                    "status": PROCESSED,
+                    "model_category_id": category_id,
+                    "model_confidence": confidence,
+                    "model_confidence_sources": json.dumps(confidence_sources or {}),
+                    "model_reasoning": reasoning,
+                    "model_name": model_name,
+                    "error": None,
+                    "run_after": None,
+                    "finished_at": now_iso(),
+                },
+            )
+            if recorded:
+                self._verdict_changed(file_id)
+        return recorded
+
+    def record_failure(self, file_id: str, token: str, error: str) -> bool:
+        return self._finish(
+            file_id,
+            token,
+            {"status": FAILED, "error": error, "run_after": None, "finished_at": now_iso()},
+        )
+
+    def record_document(
+        self,
+        file_id: str,
+        token: str,
+        kind: str,
+        page_count: int | None,
+        pages_used: tuple[int, ...] | None,
+    ) -> bool:
+        """What reading found the file to be, kept whatever the verdict turns out to be."""
+        used = None if pages_used is None else json.dumps(pages_used)
+        cursor = self.db.execute(
+            "UPDATE files SET document_type = ?, page_count = ?, pages_used = ?"
+            " WHERE id = ? AND run_token = ?",
+            [kind, page_count, used, file_id, token],
+        )
+        return cursor.rowcount == 1
+
+    def record_retry(self, file_id: str, token: str, error: str, run_after: float) -> bool:
+        return self._finish(
+            file_id,
+            token,
+            {"status": QUEUED, "error": error, "run_after": run_after, "run_token": None},
+        )
+
+    def requeue_processing(self) -> int:
+        """Put back files a dead (or stopping) process left in processing; their attempt
+        did not finish, so it is not counted against them."""
+        cursor = self.db.execute(
+            "UPDATE files SET status = ?, run_token = NULL, run_after = NULL,"
+            " attempts = max(attempts - 1, 0) WHERE status = ?",
+            [QUEUED, PROCESSING],
+        )
+        jobs = self.db.execute(
+            "UPDATE extraction_jobs SET status = ?, run_token = NULL, run_after = NULL,"
+            " attempts = max(attempts - 1, 0) WHERE status = ?",
+            [QUEUED, PROCESSING],
+        )
+        return cursor.rowcount + jobs.rowcount
+
+    # The user's side: override and redo ----------------------------------------------
+
+    def override_file(self, file_id: str, category_id: str | None) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE files SET overridden = 1, override_category_id = ?, overridden_at = ?"
+                " WHERE id = ?",
+                [category_id, now_iso(), file_id],
+            )
+            self._verdict_changed(file_id)
+
+    def redo_file(self, file_id: str) -> None:
+        """Clear the verdict, the override and the error (and so the chained extraction),
+        and queue a fresh run."""
+        with self.db.atomic():
+            self._clear_verdict(file_id)
+            self._follow_verdict(file_id)
+
+    def _clear_verdict(self, file_id: str) -> None:
+        self.db.execute(
+            "UPDATE files SET status = ?, attempts = 0, run_token = NULL, run_after = NULL,"
+            " error = NULL, model_category_id = NULL, model_confidence = NULL,"
+            " model_confidence_sources = NULL,"
+            " model_reasoning = NULL, model_name = NULL, overridden = 0,"
+            " override_category_id = NULL, overridden_at = NULL, started_at = NULL,"
+            " finished_at = NULL WHERE id = ?",
+            [QUEUED, file_id],
+        )
