@@ -19,6 +19,7 @@ from PIL import Image
 
 from app.reading import Document, UnreadableFile, ocr, read_document
 from app.reading.budget import budget_chars
+from app.reading.plaintext import decode
 
 from .conftest import upload
 
@@ -363,16 +364,17 @@ def test_latin1_text_is_read(tmp_path: Path) -> None:
 
 
 def test_utf8_character_cut_by_the_read_is_not_taken_for_latin1(tmp_path: Path) -> None:
-    """A budget of 1 token reads 16 bytes, which end halfway through the eighth "é"."""
-    path = write(tmp_path / "a.txt", ("a" + "é" * 10).encode())
-
-    assert read_document(path, 1).text == "aééé"
+    """16 bytes end halfway through the eighth "é"."""
+    assert decode(("a" + "é" * 10).encode()[:16]) == "a" + "é" * 7
 
 
 def test_text_budget(tmp_path: Path) -> None:
     path = write(tmp_path / "a.txt", b"invoice " * 10_000)
 
-    assert read_document(path, 25).text == ("invoice " * 13)[:100]
+    text = read_document(path, 25).text
+    assert len(text) <= 100
+    assert text.startswith("invoice invoice invoice") and text.endswith("invoice")
+    assert "[…]" in text
 
 
 def test_whitespace_is_cleaned(tmp_path: Path) -> None:
@@ -677,3 +679,23 @@ async def test_bad_files_fail_alone_in_a_batch(client, inbox, worker, fake_model
         assert by_name[name]["classified_category_id"] is None
         assert reason in by_name[name]["classification_reasoning"]
     assert len(fake_model.calls) == 2  # the invoice and the receipt; nothing else asked
+
+
+def test_a_long_text_shows_its_start_and_its_end(tmp_path: Path) -> None:
+    lines = [f"item {i:04d}  1.00" for i in range(2000)]
+    path = tmp_path / "receipt.txt"
+    path.write_text("SUPERMART RECEIPT\n" + "\n".join(lines) + "\nTOTAL 2000.00\nCHANGE 0.00\n")
+    document = read_document(path, 100)
+    assert document.text.startswith("SUPERMART RECEIPT\nitem 0000")
+    assert document.text.endswith("TOTAL 2000.00\nCHANGE 0.00")
+    assert "[…]" in document.text and "item 1000" not in document.text
+    assert len(document.text) <= 400
+
+
+def test_a_text_just_over_budget_keeps_its_end_too(tmp_path: Path) -> None:
+    path = tmp_path / "letter.txt"
+    path.write_text("Dear Sir,\n" + "blah " * 100 + "\nYours sincerely,\nAnn")
+    document = read_document(path, 50)
+    assert document.text.startswith("Dear Sir,")
+    assert document.text.endswith("Yours sincerely,\nAnn")
+    assert len(document.text) <= 200

@@ -17,6 +17,7 @@ TAIL_SHARE = 0.25  # of the budget, for the end of the last page
 EDGE_LINES = 3  # lines at the top and at the bottom of a page that may be a running header
 MIN_PART = 24  # characters: a page gets at least this much room, or is left out
 MARKER_ROOM = 32  # "\n\n[… 12345 pages left out …]\n\n"
+SKIPPED = "[…]"
 
 _WHITESPACE = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -36,9 +37,17 @@ def clean(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def cut(text: str, tokens: int) -> str:
-    """The cleaned start of an unpaged document."""
-    return clean(text)[: budget_chars(tokens)]
+def cut(text: str, tokens: int, ending: str | None = None) -> str:
+    """The cleaned start of an unpaged document and, when it does not all fit, its end: the
+    end of a receipt, a letter or an email (totals, change given, a signature) often says
+    what it is. `ending` is the end of a file too long to have been read whole."""
+    chars = budget_chars(tokens)
+    text = clean(text)
+    if ending is None and len(text) <= chars:
+        return text
+    tail = _ending(clean(text if ending is None else ending), int(chars * TAIL_SHARE))
+    head = text[: max(chars - len(tail) - len(SKIPPED) - 4, 0)]
+    return f"{head}\n\n{SKIPPED}\n\n{tail}"
 
 
 class _Repeats:
@@ -106,7 +115,7 @@ def pick_pages(count: int, read_page: ReadPage, tokens: int) -> tuple[str, tuple
     tail = repeats.drop(tail)
     if tail:
         skipped = last - page
-        marker = "[…]" if cut_short else ""
+        marker = SKIPPED if cut_short else ""
         if skipped:
             marker = f"[… {skipped} page{'s' * (skipped > 1)} left out …]"
         room = chars - size - 2 - (len(marker) + 2 if marker else 0)

@@ -35,6 +35,15 @@ def looks_like_text(head: bytes) -> bool:
 
 
 def read_text(path: Path, kind: str, tokens: int) -> Document:
+    """The start of the file and, when it is too long to read whole, its end."""
+    room = budget_chars(tokens) * BYTES_PER_CHAR
     with open(path, "rb") as fh:
-        data = fh.read(budget_chars(tokens) * BYTES_PER_CHAR)
-    return Document(kind, cut(decode(data), tokens))
+        data = fh.read(room)
+        size = fh.seek(0, 2)
+        if size <= room:
+            return Document(kind, cut(decode(data), tokens))
+        fh.seek(max(size - room // 2, room) // 2 * 2)  # even: UTF-16 characters are 2 bytes
+        tail = fh.read()
+    encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(data[:2], "utf-8")
+    # The tail may start inside a character: cut() starts the ending on a new line anyway.
+    return Document(kind, cut(decode(data), tokens, tail.decode(encoding, errors="replace")))
