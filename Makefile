@@ -20,7 +20,9 @@ eval: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT))
 
+# The model server's own tests use the small model; the end-to-end ones TEST_MODEL.
 test: $(DEPS) $(LLAMA)
+	$(BIN)/python -m app.modelfetch qwen2.5-coder:0.5b
 	$(BIN)/python -m app.modelfetch $(TEST_MODEL)
 	DOCSORT_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
 
