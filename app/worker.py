@@ -133,14 +133,7 @@ class Worker:
             await self.store.record_failure(file_id, token, str(exc))
             return
         except ModelUnavailable as exc:
-            if job["attempts"] >= self.max_attempts:
-                await self.store.record_failure(
-                    file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}"
-                )
-            else:
-                log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
-                delay = backoff(job["attempts"])
-                await self.store.record_retry(file_id, token, exc.message, time.time() + delay)
+            await self._model_down(job, exc, self.store.record_failure, self.store.record_retry)
             return
         await self.store.record_verdict(
             file_id,
@@ -151,6 +144,18 @@ class Worker:
             self.classifier.model.model,
             verdict.confidence_sources,
         )
+
+    async def _model_down(
+        self, job: dict[str, Any], exc: ModelUnavailable, fail: Any, retry: Any
+    ) -> None:
+        """A model server that is down is not the file's fault: retry it later with a
+        backoff, and fail it only after max_attempts."""
+        file_id, token = job.get("file_id") or job["id"], job["run_token"]
+        if job["attempts"] >= self.max_attempts:
+            await fail(file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}")
+            return
+        log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
+        await retry(file_id, token, exc.message, time.time() + backoff(job["attempts"]))
 
     # Extraction jobs: direct uploads, and files chained by their verdict ----------------------
 
@@ -188,16 +193,9 @@ class Worker:
             await self.store.record_extraction_failure(file_id, token, str(exc))
             return
         except ModelUnavailable as exc:
-            if job["attempts"] >= self.max_attempts:
-                await self.store.record_extraction_failure(
-                    file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}"
-                )
-            else:
-                log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
-                delay = backoff(job["attempts"])
-                await self.store.record_extraction_retry(
-                    file_id, token, exc.message, time.time() + delay
-                )
+            await self._model_down(
+                job, exc, self.store.record_extraction_failure, self.store.record_extraction_retry
+            )
             return
         await self.store.record_extraction(
             file_id,
