@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from .confidence import category_probability
+from .confidence import category_probability, temper
 from .model import ModelClient
 from .prompts import Prompts
 
@@ -70,10 +70,13 @@ def answer_schema(category_names: list[str]) -> dict[str, Any]:
 
 
 class Classifier:
-    def __init__(self, model: ModelClient, prompts: Prompts, retries: int = 2):
+    def __init__(
+        self, model: ModelClient, prompts: Prompts, retries: int = 2, temperature: float = 1.0
+    ):
         self.model = model
         self.prompts = prompts
         self.retries = retries
+        self.temperature = temperature
 
     def _render(self, classification: dict[str, Any], text: str) -> tuple[str, str]:
         context = {"classification": classification, "categories": classification["categories"]}
@@ -104,7 +107,10 @@ class Classifier:
             logprob = category_probability(reply.tokens, answer.category, [*by_name, NONE])
             if logprob is not None:
                 sources["logprob"] = logprob
-            confidence = sources.get("logprob", answer.confidence)
+            if "logprob" in sources:
+                confidence = temper(sources["logprob"], self.temperature)
+            else:
+                confidence = answer.confidence
             return Verdict(by_name.get(answer.category), confidence, answer.reasoning, sources)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"

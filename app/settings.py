@@ -29,6 +29,7 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
+    confidence_temperature: float = 1.0
     text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
     max_files: int = 30
     max_file_bytes: int = 25 * MB
@@ -56,6 +57,9 @@ class Settings:
             concurrency=int(_env("DOCSORT_CONCURRENCY", str(d.concurrency))),
             max_attempts=int(_env("DOCSORT_MAX_ATTEMPTS", str(d.max_attempts))),
             answer_retries=int(_env("DOCSORT_ANSWER_RETRIES", str(d.answer_retries))),
+            confidence_temperature=float(
+                _env("DOCSORT_CONFIDENCE_TEMPERATURE", str(d.confidence_temperature))
+            ),
             text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,

@@ -3,7 +3,8 @@ import math
 import pytest
 
 from app.classifier import Classifier
-from app.confidence import Token, category_probability
+from app.confidence import Token, category_probability, temper
+from app.evaluation.metrics import calibration
 from app.model import Reply
 from app.prompts import Prompts
 
@@ -98,3 +99,18 @@ async def test_classifier_uses_the_token_probability_and_keeps_the_self_reported
     assert verdict.confidence == pytest.approx(2 / 3)
     assert verdict.confidence_sources == {"self_reported": 0.95, "logprob": pytest.approx(2 / 3)}
     assert verdict.category_id == inbox["categories"][2]["id"]
+
+
+def test_temper_keeps_order_and_one_half():
+    assert temper(0.5, 3.0) == pytest.approx(0.5)
+    assert temper(0.99, 1.0) == pytest.approx(0.99)
+    assert 0.5 < temper(0.99, 4.0) < 0.99
+    assert temper(0.9, 4.0) < temper(0.99, 4.0)
+
+
+def test_fitted_temperature_cools_an_overconfident_source():
+    confidences = [0.99] * 10 + [0.6] * 10
+    right = [True] * 7 + [False] * 3 + [True] * 5 + [False] * 5
+    cal = calibration(confidences, right)
+    assert cal.temperature > 1
+    assert cal.ece_tempered < cal.ece

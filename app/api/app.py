@@ -90,7 +90,12 @@ def create_app(
 ) -> Litestar:
     """Build the API over `store` and `model`. With run_worker=False nothing processes files
     or delivers events until a test drains `app.state.worker` (and `app.state.deliverer`)."""
-    classifier = Classifier(model, Prompts(settings.prompts_dir), settings.answer_retries)
+    classifier = Classifier(
+        model,
+        Prompts(settings.prompts_dir),
+        settings.answer_retries,
+        settings.confidence_temperature,
+    )
     worker = Worker(
         store,
         classifier,

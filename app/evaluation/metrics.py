@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..confidence import temper
+
 FAILED = "failed"
 BINS = 10
 
@@ -42,6 +44,8 @@ class Calibration:
     mean_when_right: float | None
     mean_when_wrong: float | None
     auroc: float | None
+    temperature: float | None  # the one that would make this confidence honest on this run
+    ece_tempered: float | None  # the ECE it would then have
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -141,8 +145,26 @@ def auroc(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
     return wins / (len(good) * len(bad))
 
 
+def fit_temperature(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
+    """The temperature (see app.confidence.temper) with the lowest log loss on these
+    verdicts, searched on a log grid from 0.25 to 50."""
+    if not confidences or all(right) or not any(right):
+        return None
+
+    def loss(t: float) -> float:
+        tempered = [min(max(temper(c, t), 1e-9), 1 - 1e-9) for c in confidences]
+        return -sum(math.log(p if ok else 1 - p) for p, ok in zip(tempered, right, strict=True))
+
+    grid = [0.25 * 200 ** (i / 199) for i in range(200)]
+    return min(grid, key=loss)
+
+
 def calibration(confidences: Sequence[float], right: Sequence[bool]) -> Calibration:
     bins = reliability(confidences, right)
+    temperature = fit_temperature(confidences, right)
+    tempered = None
+    if temperature is not None:
+        tempered = ece(reliability([temper(c, temperature) for c in confidences], right))
     return Calibration(
         count=len(confidences),
         ece=ece(bins),
@@ -150,6 +172,8 @@ def calibration(confidences: Sequence[float], right: Sequence[bool]) -> Calibrat
         mean_when_right=_mean([c for c, r in zip(confidences, right, strict=True) if r]),
         mean_when_wrong=_mean([c for c, r in zip(confidences, right, strict=True) if not r]),
         auroc=auroc(confidences, right),
+        temperature=temperature,
+        ece_tempered=tempered,
     )
 
 

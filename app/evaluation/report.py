@@ -107,10 +107,12 @@ def _confusion(report: dict) -> list[str]:
 def _calibration(report: dict) -> list[str]:
     cal = report["calibration"]
     summary = table(
-        ["confidence", "files", "ECE", "mean if right", "mean if wrong", "AUROC"],
+        ["confidence", "files", "ECE", "mean if right", "mean if wrong", "AUROC",
+         "best temperature", "its ECE"],
         [
             [name + (" (used)" if name == USED else ""), str(c["count"]), num(c["ece"]),
-             num(c["mean_when_right"]), num(c["mean_when_wrong"]), num(c["auroc"])]
+             num(c["mean_when_right"]), num(c["mean_when_wrong"]), num(c["auroc"]),
+             num(c["temperature"]), num(c["ece_tempered"])]
             for name, c in cal.items()
         ],
     )  # fmt: skip
