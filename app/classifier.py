@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from .confidence import category_probability, temper
+from .confidence import category_probability, first_token_probability, temper
 from .model import ModelClient
 from .prompts import Prompts
 
@@ -104,9 +104,14 @@ class Classifier:
                 log.warning(problem)
                 continue
             sources = {"self_reported": answer.confidence}
-            logprob = category_probability(reply.tokens, answer.category, [*by_name, NONE])
-            if logprob is not None:
-                sources["logprob"] = logprob
+            names = [*by_name, NONE]
+            for source, reader in (
+                ("logprob", category_probability),
+                ("first_token", first_token_probability),
+            ):
+                value = reader(reply.tokens, answer.category, names)
+                if value is not None:
+                    sources[source] = value
             if "logprob" in sources:
                 confidence = temper(sources["logprob"], self.temperature)
             else:

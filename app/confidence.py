@@ -63,6 +63,26 @@ def category_probability(
     return probability
 
 
+def first_token_probability(
+    tokens: Sequence[Token], category: str, names: Sequence[str]
+) -> float | None:
+    """P(`category`) read from the first token of the answer, where the model, before any
+    JSON or reasoning, would have named a category outright: each alternative there that
+    starts a name (ignoring case and space) counts for that name, shared when it starts
+    several. A server whose logprobs are taken after the JSON grammar shows no names here,
+    and gets None."""
+    if not tokens:
+        return None
+    mass = dict.fromkeys(names, 0.0)
+    for text, logprob in tokens[0].top:
+        word = text.strip().casefold()
+        matches = [name for name in names if word and name.casefold().startswith(word)]
+        for name in matches:
+            mass[name] += math.exp(logprob) / len(matches)
+    total = sum(mass.values())
+    return mass[category] / total if total > 0 else None
+
+
 def temper(probability: float, temperature: float) -> float:
     """Divide a probability's log-odds by `temperature`. A small model's own probabilities
     run hot; `make eval` reports the temperature that makes them match how often verdicts

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from app.classifier import Classifier
-from app.confidence import Token, category_probability, temper
+from app.confidence import Token, category_probability, first_token_probability, temper
 from app.evaluation.metrics import calibration
 from app.model import Reply
 from app.prompts import Prompts
@@ -114,3 +114,28 @@ def test_fitted_temperature_cools_an_overconfident_source():
     cal = calibration(confidences, right)
     assert cal.temperature > 1
     assert cal.ece_tempered < cal.ece
+
+
+def test_first_token_probability_reads_the_names_the_model_would_have_said():
+    first = Token(
+        "{",
+        lp(0.01),
+        [
+            ("Receipt", lp(0.5)),
+            ("Invoice", lp(0.2)),
+            ("None", lp(0.1)),
+            ("S", lp(0.1)),
+            ("{", lp(0.01)),
+        ],
+    )
+    tokens = [first, Token('"', 0.0, [])]
+    total = 0.5 + 0.2 + 0.1 + 0.1
+    assert first_token_probability(tokens, "Receipt", NAMES) == pytest.approx(0.5 / total)
+    assert first_token_probability(tokens, "none", NAMES) == pytest.approx(0.1 / total)
+    assert first_token_probability(tokens, "Sales letter", NAMES) == pytest.approx(0.05 / total)
+
+
+def test_first_token_probability_is_none_without_names_there():
+    tokens = [Token("{", 0.0, [("{", 0.0)])]
+    assert first_token_probability(tokens, "Receipt", NAMES) is None
+    assert first_token_probability([], "Receipt", NAMES) is None
