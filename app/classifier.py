@@ -14,7 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from .confidence import category_probability, first_token_probability, temper
+from .confidence import (
+    category_probability,
+    first_token_probability,
+    reasoning_probability,
+    temper,
+)
 from .model import ModelClient
 from .prompts import Prompts
 
@@ -108,6 +113,7 @@ class Classifier:
             for source, reader in (
                 ("logprob", category_probability),
                 ("first_token", first_token_probability),
+                ("reasoning", reasoning_probability),
             ):
                 value = reader(reply.tokens, answer.category, names)
                 if value is not None:

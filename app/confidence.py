@@ -83,6 +83,43 @@ def first_token_probability(
     return mass[category] / total if total > 0 else None
 
 
+def _names_started(text: str, names: Sequence[str]) -> list[str]:
+    """The names a token could be the start of (ignoring case and space); the token may also
+    run past a short name ("receipts")."""
+    word = text.strip().casefold()
+    if len(word) < 3 or not word[0].isalpha():
+        return []
+    return [
+        name
+        for name in names
+        if name.casefold().startswith(word) or word.startswith(name.casefold())
+    ]
+
+
+def reasoning_probability(
+    tokens: Sequence[Token], category: str, names: Sequence[str]
+) -> float | None:
+    """P(`category`) where the reasoning first names it: at the token where the model writes
+    the chosen category's name ("… is a receipt"), while the alternatives it weighed name
+    other categories, the chosen name's share of the names' probability. That is where a
+    small model decides; by the time it fills in the "category" field it is sure."""
+    spelled = ""
+    for token in tokens:
+        if '"category"' in spelled:
+            return None
+        spelled += token.text
+        if category not in _names_started(token.text, names):
+            continue
+        mass = dict.fromkeys(names, 0.0)
+        for text, logprob in token.top:
+            matches = _names_started(text, names)
+            for name in matches:
+                mass[name] += math.exp(logprob) / len(matches)
+        if sum(value > 0 for value in mass.values()) >= 2:
+            return mass[category] / sum(mass.values())
+    return None
+
+
 def temper(probability: float, temperature: float) -> float:
     """Divide a probability's log-odds by `temperature`. A small model's own probabilities
     run hot; `make eval` reports the temperature that makes them match how often verdicts

@@ -3,7 +3,13 @@ import math
 import pytest
 
 from app.classifier import Classifier
-from app.confidence import Token, category_probability, first_token_probability, temper
+from app.confidence import (
+    Token,
+    category_probability,
+    first_token_probability,
+    reasoning_probability,
+    temper,
+)
 from app.evaluation.metrics import calibration
 from app.model import Reply
 from app.prompts import Prompts
@@ -139,3 +145,25 @@ def test_first_token_probability_is_none_without_names_there():
     tokens = [Token("{", 0.0, [("{", 0.0)])]
     assert first_token_probability(tokens, "Receipt", NAMES) is None
     assert first_token_probability([], "Receipt", NAMES) is None
+
+
+def test_reasoning_probability_reads_where_the_reasoning_names_the_type():
+    tokens = [
+        Token('{"reasoning": "The document is a', 0.0, []),
+        Token(
+            " receipt", lp(0.6), [(" receipt", lp(0.6)), (" sales", lp(0.2)), (" bill", lp(0.2))]
+        ),
+        Token(' from a shop.", "category": "Receipt"}', 0.0, []),
+    ]
+    names = ["Invoice", "Receipt", "Sales letter", "none"]
+    assert reasoning_probability(tokens, "Receipt", names) == pytest.approx(0.75)
+    assert reasoning_probability(tokens, "Invoice", names) is None
+
+
+def test_reasoning_probability_needs_a_rival_name_at_that_point():
+    tokens = [
+        Token('{"reasoning": "A', 0.0, []),
+        Token(" receipt", lp(0.9), [(" receipt", lp(0.9)), (" short", lp(0.1))]),
+        Token('.", "category": "Receipt"}', 0.0, []),
+    ]
+    assert reasoning_probability(tokens, "Receipt", ["Invoice", "Receipt", "none"]) is None
