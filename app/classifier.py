@@ -20,6 +20,7 @@ from .confidence import (
     reasoning_probability,
     temper,
 )
+from .guard import strip_orders
 from .model import ModelClient
 from .prompts import Prompts
 
@@ -87,7 +88,7 @@ class Classifier:
         context = {"classification": classification, "categories": classification["categories"]}
         return (
             self.prompts.render("classify_system", **context),
-            self.prompts.render("classify_user", **context, text=text),
+            self.prompts.render("classify_user", **context, text=strip_orders(text)),
         )
 
     async def classify(self, classification: dict[str, Any], text: str) -> Verdict:
@@ -118,10 +119,13 @@ class Classifier:
                 value = reader(reply.tokens, answer.category, names)
                 if value is not None:
                     sources[source] = value
-            if "logprob" in sources:
-                confidence = temper(sources["logprob"], self.temperature)
-            else:
+            # Measured on the dev set, where the reasoning names the category tells right
+            # from wrong best; the category field's own probability is the fallback.
+            measured = sources.get("reasoning", sources.get("logprob"))
+            if measured is None:
                 confidence = answer.confidence
+            else:
+                confidence = temper(measured, self.temperature)
             return Verdict(by_name.get(answer.category), confidence, answer.reasoning, sources)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"

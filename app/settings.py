@@ -29,7 +29,7 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
-    confidence_temperature: float = 1.0
+    confidence_temperature: float = 5.0
     text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
     max_files: int = 30
     max_file_bytes: int = 25 * MB
