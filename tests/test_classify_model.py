@@ -18,7 +18,7 @@ from app.api import create_app
 from app.model import ModelClient
 
 from .conftest import INBOX, ROOT, upload
-from .documents import CONTRACT, INVOICE, RECEIPT, UNRELATED, pdf_bytes
+from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, UNRELATED, pdf_bytes
 from .modelserver_fixture import free_port
 
 pytestmark = pytest.mark.model
@@ -43,9 +43,10 @@ async def test_real_model_sorts_generated_documents(real_client):
             "service-agreement.pdf": pdf_bytes(CONTRACT),
             "cafe.txt": RECEIPT.encode(),
             "banana-bread.txt": UNRELATED.encode(),
+            "orders.txt": INJECTED.encode(),
         },
     )
-    assert await client.app.state.worker.drain() == 4
+    assert await client.app.state.worker.drain() == 5
     view = (await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")).json()
     assert view["batch"]["status"] == "processed"
     verdicts = {f["file_name"]: f for f in view["files"]}
@@ -55,6 +56,7 @@ async def test_real_model_sorts_generated_documents(real_client):
         "service-agreement.pdf": "Contract",
         "cafe.txt": "Receipt",
         "banana-bread.txt": None,
+        "orders.txt": None,
     }, {name: f["classification_reasoning"] for name, f in verdicts.items()}
     for file in verdicts.values():
         assert file["status"] == "processed" and file["verdict_source"] == "model"
