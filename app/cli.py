@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -65,13 +66,16 @@ def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
         ]
     )  # fmt: skip
     deadline = time.monotonic() + 300
-    while ollama_version(settings.ollama_host) is None:
-        if process.poll() is not None:
-            raise SystemExit(f"the bundled model server exited with code {process.returncode}")
-        if time.monotonic() > deadline:
-            process.terminate()
-            raise SystemExit("the bundled model server did not answer within 5 minutes")
-        time.sleep(0.5)
+    try:
+        while ollama_version(settings.ollama_host) is None:
+            if process.poll() is not None:
+                raise SystemExit(f"the bundled model server exited with code {process.returncode}")
+            if time.monotonic() > deadline:
+                raise SystemExit("the bundled model server did not answer within 5 minutes")
+            time.sleep(0.5)
+    except BaseException:  # a timeout, or a stop signal while it loads
+        process.terminate()
+        raise
     return process
 
 
@@ -103,6 +107,9 @@ def model_server(settings: Settings) -> Iterator[str]:
 
 
 def run(settings: Settings) -> None:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; exiting through Python
+    # (not the default handler) lets the bundled model server be stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with model_server(settings):
         log.info("model: %s", settings.model)
         store = AsyncStore(settings.db_path)

@@ -149,3 +149,36 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(tmp_path, classify_server):
         process.wait(timeout=60)
     assert [f["status"] for f in view["files"]] == ["processed"] * 3, log.read_text()[-3000:]
     assert "re-queued" in log.read_text()
+
+
+def test_sigterm_stops_the_bundled_model_server_it_started(tmp_path, classify_server):
+    """`make run` starts its own model server when no Ollama answers; stopping the app must
+    not leave that server running."""
+    model_port, port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "OLLAMA_HOST": f"http://127.0.0.1:{model_port}",
+        "DOCSORT_MODEL": classify_server.model,
+        "DOCSORT_DATA_DIR": str(tmp_path / "data"),
+        "DOCSORT_PORT": str(port),
+    }
+    process = start_app(env, tmp_path / "app.log")
+
+    def model_servers():
+        found = subprocess.run(["pgrep", "-f", "--", f"--port {model_port} "], capture_output=True)
+        return found.stdout.split()
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{model_port}/api/version").is_success
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(model_servers, 60)
+        wait_for(answers, 120)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    wait_for(lambda: not model_servers(), 30)
+    assert model_servers() == []
