@@ -56,7 +56,7 @@ async def test_real_model_sorts_generated_documents(real_client):
         "service-agreement.pdf": "Contract",
         "cafe.txt": "Receipt",
         "banana-bread.txt": None,
-        "orders.txt": None,
+        "orders.txt": "Contract",
     }, {name: f["classification_reasoning"] for name, f in verdicts.items()}
     for file in verdicts.values():
         assert file["status"] == "processed" and file["verdict_source"] == "model"

@@ -118,7 +118,7 @@ class FileStore(StoreBase):
             f"UPDATE files SET status = '{PROCESSING}', attempts = attempts + 1,"
             " run_token = ?, started_at = ?, error = NULL"
             " WHERE id = (SELECT id FROM files WHERE status = ?"
-            "   AND (run_after IS NULL OR run_after <= ?) ORDER BY id LIMIT 1)"
+            "   AND (run_after IS NULL OR run_after <= ?) ORDER BY rowid LIMIT 1)"
             " RETURNING *",
             [new_id("run"), now_iso(), QUEUED, now],
         )
