@@ -13,7 +13,6 @@ with the Docsort-Timestamp header's value, so a receiver can check both who sent
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import InvalidInput
+from .loops import Loops
 from .store import AsyncStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,7 @@ class Deliverer:
         self.retry_seconds = retry_seconds
         self.allowed_hosts = allowed_hosts
         self.concurrency = concurrency
-        self.poll_seconds = poll_seconds
-        self._wakeup = asyncio.Event()
-        self._stopping = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops(self._deliver_next, "webhook delivery", poll_seconds)
         self._client: httpx.AsyncClient | None = None
 
     def _new_client(self) -> httpx.AsyncClient:
@@ -159,29 +156,19 @@ class Deliverer:
         )
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._loops.wake()
 
     async def start(self) -> None:
         requeued = await self.store.requeue_deliveries()
         if requeued:
             log.info("re-queued %d webhook delivery(ies) left sending by an earlier run", requeued)
-        self._stopping = False
         self._client = self._new_client()
-        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        self._loops.start(self.concurrency)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming; give sends in flight `grace` seconds (default: the timeout), then
         cancel them and put their deliveries back."""
-        self._stopping = True
-        self.wake()
-        if self._tasks:
-            _, pending = await asyncio.wait(
-                self._tasks, timeout=self.timeout + 1 if grace is None else grace
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._loops.stop(self.timeout + 1 if grace is None else grace)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -196,17 +183,9 @@ class Deliverer:
                 count += 1
         return count
 
-    async def _loop(self) -> None:
-        while not self._stopping:
-            try:
-                assert self._client is not None
-                if await self.deliver_one(self._client):
-                    continue
-            except Exception:
-                log.exception("webhook delivery loop error")
-            self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+    async def _deliver_next(self) -> bool:
+        assert self._client is not None
+        return await self.deliver_one(self._client)
 
     async def deliver_one(self, client: httpx.AsyncClient) -> bool:
         delivery = await self.store.claim_delivery(time.time())

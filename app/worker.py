@@ -8,7 +8,6 @@ Files a dead process left in processing are re-queued when the worker starts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from .classifier import Classifier, InvalidAnswer
 from .errors import ModelUnavailable
 from .extraction import Extractor, InvalidExtraction
+from .loops import Loops
 from .reading import UnreadableFile, read_document
 from .store import AsyncStore
 
@@ -49,33 +49,22 @@ class Worker:
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.text_tokens = text_tokens
-        self.poll_seconds = poll_seconds
         self.extractor = extractor
         self.extract_tokens = extract_tokens
-        self._wakeup = asyncio.Event()
-        self._stopping = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops(self.process_one, "worker", poll_seconds)
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._loops.wake()
 
     async def start(self) -> None:
         requeued = await self.store.requeue_processing()
         if requeued:
             log.info("re-queued %d file(s) left in processing by an earlier run", requeued)
-        self._stopping = False
-        self._tasks = [asyncio.create_task(self._loop()) for _ in range(self.concurrency)]
+        self._loops.start(self.concurrency)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop claiming, give in-flight files `grace` seconds, then cancel and re-queue them."""
-        self._stopping = True
-        self.wake()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._loops.stop(grace)
         await self.store.requeue_processing()
 
     async def drain(self) -> int:
@@ -84,17 +73,6 @@ class Worker:
         while await self.process_one():
             count += 1
         return count
-
-    async def _loop(self) -> None:
-        while not self._stopping:
-            try:
-                if await self.process_one():
-                    continue
-            except Exception:
-                log.exception("worker loop error")
-            self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
 
     async def process_one(self) -> bool:
         """Run one piece of work: an extraction job first (finishing files already under
