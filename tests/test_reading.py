@@ -699,3 +699,11 @@ def test_a_text_just_over_budget_keeps_its_end_too(tmp_path: Path) -> None:
     assert document.text.startswith("Dear Sir,")
     assert document.text.endswith("Yours sincerely,\nAnn")
     assert len(document.text) <= 200
+
+
+def test_lines_without_a_word_are_dropped(tmp_path: Path) -> None:
+    raw = "Form 3903\n.\n.\n.\n1 Transportation\n. .\n$\n2 Travel\n\n---\n\nSign here"
+
+    document = read_document(write(tmp_path / "form.txt", raw.encode()), 750)
+
+    assert document.text == "Form 3903\n1 Transportation\n2 Travel\n\nSign here"

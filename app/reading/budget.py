@@ -24,6 +24,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Dot leaders of a table of contents, rules and form blanks spend tokens and say nothing.
 _PUNCTUATION_RUNS = re.compile(r"([._\-=*~·•])(?: ?\1){3,}")
 _DIGITS = re.compile(r"\d+")
+_WORDLESS_LINES = re.compile(r"^[^\w\n]+(?:\n|$)", re.MULTILINE)
 
 
 def budget_chars(tokens: int) -> int:
@@ -34,6 +35,8 @@ def clean(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _WHITESPACE.sub(" ", _PUNCTUATION_RUNS.sub(r"\1\1\1", text))
     text = "\n".join(line.strip() for line in text.split("\n"))
+    # A form's leaders, split one dot a line, would take a fifth of the budget.
+    text = _WORDLESS_LINES.sub("", text)
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
