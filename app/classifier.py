@@ -14,12 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from . import keywords
 from .confidence import (
+    category_distribution,
     category_probability,
     first_token_probability,
     reasoning_probability,
-    temper,
 )
+from .evidence import Weighing
 from .guard import strip_orders
 from .model import ModelClient
 from .prompts import Prompts
@@ -63,6 +65,18 @@ class Verdict:
     confidence_sources: dict[str, float]
 
 
+def explain(answer: Answer, chosen: str, found: list[keywords.Match]) -> str:
+    """The model's reasoning and the keywords weighed with it; when the verdict is not the
+    model's answer, that comes first."""
+    words = "; ".join(f"{m.category}: {', '.join(m.words)}" for m in found) or "none"
+    if chosen == answer.category:
+        return f"{answer.reasoning} Keywords found: {words}." if found else answer.reasoning
+    return (
+        f"{chosen}, not the model's {answer.category}, once the keywords found ({words}) are"
+        f" weighed. The model: {answer.reasoning}"
+    )
+
+
 def answer_schema(category_names: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -77,25 +91,34 @@ def answer_schema(category_names: list[str]) -> dict[str, Any]:
 
 class Classifier:
     def __init__(
-        self, model: ModelClient, prompts: Prompts, retries: int = 2, temperature: float = 1.0
+        self,
+        model: ModelClient,
+        prompts: Prompts,
+        retries: int = 2,
+        weighing: Weighing | None = None,
     ):
         self.model = model
         self.prompts = prompts
         self.retries = retries
-        self.temperature = temperature
+        self.weighing = weighing or Weighing()
 
-    def _render(self, classification: dict[str, Any], text: str) -> tuple[str, str]:
+    def _render(
+        self, classification: dict[str, Any], text: str
+    ) -> tuple[str, str, list[keywords.Match]]:
         context = {"classification": classification, "categories": classification["categories"]}
+        text = strip_orders(text)
+        found = keywords.matches(text, classification["categories"])
         return (
             self.prompts.render("classify_system", **context),
-            self.prompts.render("classify_user", **context, text=strip_orders(text)),
+            self.prompts.render("classify_user", **context, text=text, matches=found),
+            found,
         )
 
     async def classify(self, classification: dict[str, Any], text: str) -> Verdict:
         categories = classification["categories"]
         by_name = {c["name"]: c["id"] for c in categories}
         schema = answer_schema(list(by_name))
-        system, user = await asyncio.to_thread(self._render, classification, text)
+        system, user, found = await asyncio.to_thread(self._render, classification, text)
         problem = ""
         for attempt in range(self.retries + 1):
             reply = await self.model.chat_json(system, user, schema, attempt)
@@ -119,14 +142,12 @@ class Classifier:
                 value = reader(reply.tokens, answer.category, names)
                 if value is not None:
                     sources[source] = value
-            # Measured on the dev set, where the reasoning names the category tells right
-            # from wrong best; the category field's own probability is the fallback.
-            measured = sources.get("reasoning", sources.get("logprob"))
-            if measured is None:
-                confidence = answer.confidence
-            else:
-                confidence = temper(measured, self.temperature)
-            return Verdict(by_name.get(answer.category), confidence, answer.reasoning, sources)
+            model = category_distribution(reply.tokens, names) or {answer.category: 1.0}
+            posterior = self.weighing.posterior(model, found, categories, NONE)
+            # Ties go to the model's own answer.
+            chosen = max(posterior, key=lambda n: (posterior[n], n == answer.category))
+            reasoning = explain(answer, chosen, found)
+            return Verdict(by_name.get(chosen), posterior[chosen], reasoning, sources)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"
         )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _CATEGORY_VALUE = re.compile(r'"category"\s*:\s*"')
+_CATEGORY_OPENED = re.compile(r'"category"\s*:\s*"$')
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,29 @@ def category_probability(
                 break
         offset = end
     return probability
+
+
+def category_distribution(tokens: Sequence[Token], names: Sequence[str]) -> dict[str, float]:
+    """P(name) for each of `names` at the first token of the "category" value, where the
+    model weighs the names against each other after its reasoning. The server's
+    probabilities there come before the schema's grammar, so case and spacing variants
+    ("receipt", " Receipt") count for the name they start, and a token that starts several
+    names ("N": News article, none) is shared. Empty when no probabilities came back."""
+    text = ""
+    for token in tokens:
+        if _CATEGORY_OPENED.search(text):
+            candidates = dict(token.top)
+            candidates.setdefault(token.text, token.logprob)
+            mass = dict.fromkeys(names, 0.0)
+            for candidate, logprob in candidates.items():
+                word = candidate.strip(' _."').casefold()
+                matches = [n for n in names if word and n.casefold().startswith(word)]
+                for name in matches:
+                    mass[name] += math.exp(logprob) / len(matches)
+            total = sum(mass.values())
+            return {name: value / total for name, value in mass.items()} if total else {}
+        text += token.text
+    return {}
 
 
 def first_token_probability(

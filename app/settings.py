@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .evidence import Weighing
+
 MB = 1024 * 1024
 
 
@@ -29,7 +31,10 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
-    confidence_temperature: float = 5.0
+    # How the model's answer and the keywords found are weighed (app/evidence.py).
+    model_weight: float = 0.2
+    keyword_hit_rate: float = 0.5
+    keyword_stray_rate: float = 0.1
     text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
     max_files: int = 30
     max_file_bytes: int = 25 * MB
@@ -57,9 +62,9 @@ class Settings:
             concurrency=int(_env("DOCSORT_CONCURRENCY", str(d.concurrency))),
             max_attempts=int(_env("DOCSORT_MAX_ATTEMPTS", str(d.max_attempts))),
             answer_retries=int(_env("DOCSORT_ANSWER_RETRIES", str(d.answer_retries))),
-            confidence_temperature=float(
-                _env("DOCSORT_CONFIDENCE_TEMPERATURE", str(d.confidence_temperature))
-            ),
+            model_weight=float(_env("DOCSORT_MODEL_WEIGHT", str(d.model_weight))),
+            keyword_hit_rate=float(_env("DOCSORT_KEYWORD_HIT_RATE", str(d.keyword_hit_rate))),
+            keyword_stray_rate=float(_env("DOCSORT_KEYWORD_STRAY_RATE", str(d.keyword_stray_rate))),
             text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
@@ -77,6 +82,10 @@ class Settings:
                 _env("DOCSORT_WEBHOOK_RETRY_SECONDS", str(d.webhook_retry_seconds))
             ),
         )
+
+    @property
+    def weighing(self) -> Weighing:
+        return Weighing(self.model_weight, self.keyword_hit_rate, self.keyword_stray_rate)
 
     @property
     def db_path(self) -> Path:

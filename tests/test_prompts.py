@@ -13,7 +13,8 @@ def classification(inbox):
 
 
 def render(classification, text, prompts_dir=ROOT / "prompts"):
-    return Classifier(None, Prompts(prompts_dir))._render(classification, text)  # type: ignore[arg-type]
+    system, user, _ = Classifier(None, Prompts(prompts_dir))._render(classification, text)  # type: ignore[arg-type]
+    return system, user
 
 
 async def test_system_prompt_lists_every_category_and_none(classification):

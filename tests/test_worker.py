@@ -23,7 +23,7 @@ async def test_confidence_is_clamped_and_reasoning_trimmed(client, inbox, worker
     await worker.drain()
     file = await only_file(client, inbox["id"], batch["id"])
     assert file["classified_category_name"] == "Receipt"
-    assert file["confidence"] == 1.0
+    assert file["model_verdict"]["confidence_sources"]["self_reported"] == 1.0
     assert file["classification_reasoning"].startswith("A shop receipt. x")
     assert len(file["classification_reasoning"]) == 300
 

@@ -94,7 +94,7 @@ def create_app(
         model,
         Prompts(settings.prompts_dir),
         settings.answer_retries,
-        settings.confidence_temperature,
+        settings.weighing,
     )
     worker = Worker(
         store,

@@ -1,0 +1,111 @@
+import json
+import math
+
+import pytest
+
+from app.classifier import NONE, Classifier
+from app.evidence import Weighing
+from app.keywords import matches
+from app.model import Reply
+from app.prompts import Prompts
+
+from .conftest import ROOT
+
+CATEGORIES = [
+    {"name": "Invoice", "keywords": ["invoice", "bill to", "amount due", "due date", "VAT"]},
+    {"name": "Receipt", "keywords": ["receipt", "total", "cash", "change", "thank you"]},
+    {"name": "Letter", "keywords": ["dear", "sincerely", "yours"]},
+    {"name": "Memo", "keywords": []},
+]
+SHOP = "TAX INVOICE\n1 M COKE 3.50\nTOTAL 3.50\nCASH 10.00\nCHANGE 6.50\nTHANK YOU"
+
+
+def posterior(model: dict[str, float], text: str, weighing: Weighing | None = None) -> dict:
+    weighing = weighing or Weighing()
+    return weighing.posterior(model, matches(text, CATEGORIES), CATEGORIES, NONE)
+
+
+def test_the_posterior_covers_every_category_and_none_and_sums_to_one() -> None:
+    p = posterior({"Invoice": 0.7, "Receipt": 0.3}, SHOP)
+    assert set(p) == {"Invoice", "Receipt", "Letter", "Memo", NONE}
+    assert sum(p.values()) == pytest.approx(1.0)
+
+
+def test_keywords_outweigh_a_model_sure_of_the_heading() -> None:
+    p = posterior({"Invoice": 0.999, "Receipt": 0.001}, SHOP)
+    assert max(p, key=p.get) == "Receipt"
+    assert p["Receipt"] > 0.9
+
+
+def test_without_keywords_on_either_side_the_model_decides() -> None:
+    p = posterior({"Memo": 0.8, "Letter": 0.2}, "To all staff: the office closes at noon.")
+    assert max(p, key=p.get) == "Memo"
+
+
+def test_a_category_with_every_keyword_absent_loses_to_none_unless_the_model_is_trusted() -> None:
+    german = "Rechnung Nr. 42, Betrag 960,00 EUR"
+    by_default = posterior({"Invoice": 0.999, NONE: 0.001}, german)
+    assert max(by_default, key=by_default.get) == NONE
+    trusted = posterior({"Invoice": 0.999, NONE: 0.001}, german, Weighing(model_weight=1.0))
+    assert max(trusted, key=trusted.get) == "Invoice"
+
+
+def test_scores_follow_the_rates() -> None:
+    weighing = Weighing(model_weight=0.0, hit_rate=0.6, stray_rate=0.2)
+    p = posterior({}, "Dear Ann, yours, Bob", weighing)
+    letter = 2 * math.log(0.6 / 0.2) - math.log(0.8 / 0.4)
+    invoice = -5 * math.log(0.8 / 0.4)
+    assert math.log(p["Letter"] / p[NONE]) == pytest.approx(letter)
+    assert math.log(p["Invoice"] / p[NONE]) == pytest.approx(invoice)
+    assert p["Memo"] == pytest.approx(p[NONE])
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [(0.5, 0.5), (0.1, 0.5), (1.0, 0.1), (0.5, 0.0)],
+    ids=["equal", "inverted", "one", "zero"],
+)
+def test_rates_that_say_nothing_or_divide_by_zero_are_refused(rates) -> None:
+    with pytest.raises(ValueError, match="DOCSORT_KEYWORD_STRAY_RATE"):
+        Weighing(hit_rate=rates[0], stray_rate=rates[1])
+
+
+def test_a_negative_model_weight_is_refused() -> None:
+    with pytest.raises(ValueError, match="DOCSORT_MODEL_WEIGHT"):
+        Weighing(model_weight=-1)
+
+
+class Answering:
+    """A model stub that answers one category, without token probabilities."""
+
+    model = "stub"
+
+    def __init__(self, category: str) -> None:
+        self.category = category
+
+    async def chat_json(self, *args):
+        return Reply(
+            json.dumps({"reasoning": "It says so.", "category": self.category, "confidence": 1})
+        )
+
+
+async def test_the_classifier_says_when_the_keywords_outweigh_the_model(inbox) -> None:
+    text = "Invoice 42. Bill to: Ann. Total due: 12 EUR"
+    verdict = await Classifier(Answering("Receipt"), Prompts(ROOT / "prompts")).classify(
+        inbox, text
+    )
+    assert verdict.category_id == inbox["categories"][0]["id"]  # Invoice: all 3 keywords
+    assert verdict.reasoning == (
+        "Invoice, not the model's Receipt, once the keywords found (Invoice: invoice, bill to,"
+        " total due) are weighed. The model: It says so."
+    )
+
+
+async def test_the_classifier_lists_the_keywords_that_agree_with_the_model(inbox) -> None:
+    text = "This agreement between the party of the first part"
+    verdict = await Classifier(Answering("Contract"), Prompts(ROOT / "prompts")).classify(
+        inbox, text
+    )
+    assert verdict.category_id == inbox["categories"][1]["id"]
+    assert verdict.reasoning == "It says so. Keywords found: Contract: agreement, party."
+    assert 0.5 < verdict.confidence < 1
