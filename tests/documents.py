@@ -70,6 +70,21 @@ Thank you for your visit!
 Please keep this receipt as proof of purchase.
 """
 
+# A shop receipt headed as the tax invoice it also is, as receipts are in many countries.
+TAX_RECEIPT = """KEDAI RUNCIT MAJU SDN BHD
+NO 8, JALAN PASAR 3, 43000 KAJANG
+GST ID: 001234567890
+TAX INVOICE
+INV# 000412   12/03/2018 18:02
+QTY ITEM                        AMT
+2 MINERAL WATER 1.5L           4.20
+1 BREAD WHOLEMEAL              3.90
+TOTAL (INCL GST)               8.10
+CASH                          10.00
+CHANGE                         1.90
+THANK YOU. PLEASE COME AGAIN
+"""
+
 UNRELATED = """Banana bread
 
 A moist, easy loaf that uses up overripe bananas.

@@ -18,7 +18,7 @@ from app.api import create_app
 from app.model import ModelClient
 
 from .conftest import INBOX, ROOT, upload
-from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, UNRELATED, pdf_bytes
+from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, TAX_RECEIPT, UNRELATED, pdf_bytes
 from .modelserver_fixture import free_port
 
 pytestmark = pytest.mark.model
@@ -63,6 +63,27 @@ async def test_real_model_sorts_generated_documents(real_client):
         assert 0.0 <= file["confidence"] <= 1.0
         assert file["classification_reasoning"]
         assert file["model_verdict"]["model"] == client.app.state.worker.classifier.model.model
+
+
+async def test_keywords_weigh_against_a_receipt_headed_tax_invoice(real_client):
+    client = real_client
+    body = {
+        "name": "Shop papers",
+        "categories": [
+            {"name": "Invoice", "description": "A bill asking the buyer to pay, with terms.",
+             "keywords": ["invoice", "bill to", "amount due", "due date"]},
+            {"name": "Receipt", "description": "Proof of a payment already made at a shop.",
+             "keywords": ["receipt", "total", "cash", "change", "thank you"]},
+        ],
+    }  # fmt: skip
+    cls = (await client.post("/v1/classifications", json=body)).json()["classification"]
+    batch = await upload(client, cls["id"], {"shop.txt": TAX_RECEIPT.encode()})
+    assert await client.app.state.worker.drain() == 1
+    view = (await client.get(f"/v1/classifications/{cls['id']}/batches/{batch['id']}")).json()
+    file = view["files"][0]
+    assert file["classified_category_name"] == "Receipt", file["classification_reasoning"]
+    assert "Receipt: total, cash, change, thank you" in file["classification_reasoning"]
+    assert 0.5 < file["confidence"] <= 1.0
 
 
 async def test_health_with_the_real_server(real_client):
