@@ -142,12 +142,3 @@ def reasoning_probability(
         if sum(value > 0 for value in mass.values()) >= 2:
             return mass[category] / sum(mass.values())
     return None
-
-
-def temper(probability: float, temperature: float) -> float:
-    """Divide a probability's log-odds by `temperature`. A small model's own probabilities
-    run hot; `make eval` reports the temperature that makes them match how often verdicts
-    are right (DOCSORT_CONFIDENCE_TEMPERATURE). Order is kept: a more confident verdict
-    stays more confident."""
-    p = min(max(probability, 1e-9), 1 - 1e-9)
-    return 1 / (1 + math.exp(-math.log(p / (1 - p)) / temperature))

@@ -5,12 +5,12 @@ import pytest
 from app.classifier import Classifier
 from app.confidence import (
     Token,
+    category_distribution,
     category_probability,
     first_token_probability,
     reasoning_probability,
-    temper,
 )
-from app.evaluation.metrics import calibration
+from app.evaluation.metrics import calibration, temper
 from app.model import Reply
 from app.prompts import Prompts
 
@@ -173,3 +173,34 @@ def test_reasoning_probability_needs_a_rival_name_at_that_point():
         Token('.", "category": "Receipt"}', 0.0, []),
     ]
     assert reasoning_probability(tokens, "Receipt", ["Invoice", "Receipt", "none"]) is None
+
+
+def test_category_distribution_reads_the_names_at_the_category_field():
+    opened = Token('{"reasoning": "A shop.", "category": "', 0.0, [])
+    value = Token(
+        "Invoice",
+        lp(0.5),
+        [("Invoice", lp(0.5)), ("receipt", lp(0.2)), (" Receipt", lp(0.1)), ("Z", lp(0.2))],
+    )
+    dist = category_distribution([opened, value, Token('"}', 0.0, [])], NAMES)
+    assert dist == {
+        "Invoice": pytest.approx(0.5 / 0.8),
+        "Receipt": pytest.approx(0.3 / 0.8),
+        "Scientific paper": 0.0,
+        "Sales letter": 0.0,
+        "none": 0.0,
+    }
+
+
+def test_category_distribution_counts_the_chosen_token_and_shares_a_common_start():
+    opened = Token('{"reasoning": "x", "category": "', 0.0, [])
+    # The grammar chose "none", which was not among the model's raw top tokens; "N" starts
+    # both "News" and "none".
+    value = Token("none", lp(0.1), [("N", lp(0.4)), ("Notice", lp(0.5))])
+    dist = category_distribution([opened, value], ["News", "Invoice", "none"])
+    assert dist == {
+        "News": pytest.approx(0.2 / 0.5),
+        "Invoice": 0.0,
+        "none": pytest.approx(0.3 / 0.5),
+    }
+    assert category_distribution([Token('{"reasoning": "x"}', 0.0, [])], NAMES) == {}

@@ -11,8 +11,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..confidence import temper
-
 FAILED = "failed"
 BINS = 10
 
@@ -143,6 +141,14 @@ def auroc(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
         return None
     wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
     return wins / (len(good) * len(bad))
+
+
+def temper(probability: float, temperature: float) -> float:
+    """Divide a probability's log-odds by `temperature`: the one-number fix a report
+    suggests for a confidence that runs hot (above 1) or cold. Order is kept: a more
+    confident verdict stays more confident."""
+    p = min(max(probability, 1e-9), 1 - 1e-9)
+    return 1 / (1 + math.exp(-math.log(p / (1 - p)) / temperature))
 
 
 def fit_temperature(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
