@@ -152,7 +152,7 @@ def temper(probability: float, temperature: float) -> float:
 
 
 def fit_temperature(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
-    """The temperature (see app.confidence.temper) with the lowest log loss on these
+    """The temperature (see temper) with the lowest log loss on these
     verdicts, searched on a log grid from 0.25 to 50."""
     if not confidences or all(right) or not any(right):
         return None
