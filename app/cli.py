@@ -130,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        parser.error(f"a setting is wrong: {exc}")
     if args.command == "probe":
         return 0 if ollama_version(settings.ollama_host) else 1
     run(settings)

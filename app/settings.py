@@ -45,6 +45,9 @@ class Settings:
     webhook_max_attempts: int = 10
     webhook_retry_seconds: float = 5.0
 
+    def __post_init__(self) -> None:
+        _ = self.weighing  # bad weighing settings fail here, before a model server starts
+
     @classmethod
     def from_env(cls) -> Settings:
         d = cls()

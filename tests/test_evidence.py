@@ -4,6 +4,7 @@ import math
 import pytest
 
 from app.classifier import NONE, Classifier
+from app.cli import main
 from app.evidence import Weighing
 from app.keywords import matches
 from app.model import Reply
@@ -109,3 +110,11 @@ async def test_the_classifier_lists_the_keywords_that_agree_with_the_model(inbox
     assert verdict.category_id == inbox["categories"][1]["id"]
     assert verdict.reasoning == "It says so. Keywords found: Contract: agreement, party."
     assert 0.5 < verdict.confidence < 1
+
+
+def test_a_bad_weighing_setting_stops_the_cli_before_anything_starts(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOCSORT_KEYWORD_HIT_RATE", "0.05")
+    with pytest.raises(SystemExit) as stopped:
+        main(["run"])
+    assert stopped.value.code == 2
+    assert "a setting is wrong: keyword rates need" in capsys.readouterr().err
