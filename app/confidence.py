@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _CATEGORY_VALUE = re.compile(r'"category"\s*:\s*"')
@@ -64,6 +64,20 @@ def category_probability(
     return probability
 
 
+def _mass_by_name(
+    candidates: Iterable[tuple[str, float]], names: Sequence[str], strip: str | None = None
+) -> dict[str, float]:
+    """The probability of the candidate tokens that start each name (ignoring case and the
+    `strip` characters around them), a token that starts several names shared among them."""
+    mass = dict.fromkeys(names, 0.0)
+    for text, logprob in candidates:
+        word = text.strip(strip).casefold()
+        matches = [name for name in names if word and name.casefold().startswith(word)]
+        for name in matches:
+            mass[name] += math.exp(logprob) / len(matches)
+    return mass
+
+
 def category_distribution(tokens: Sequence[Token], names: Sequence[str]) -> dict[str, float]:
     """P(name) for each of `names` at the first token of the "category" value, where the
     model weighs the names against each other after its reasoning. The server's
@@ -75,12 +89,7 @@ def category_distribution(tokens: Sequence[Token], names: Sequence[str]) -> dict
         if _CATEGORY_OPENED.search(text):
             candidates = dict(token.top)
             candidates.setdefault(token.text, token.logprob)
-            mass = dict.fromkeys(names, 0.0)
-            for candidate, logprob in candidates.items():
-                word = candidate.strip(' _."').casefold()
-                matches = [n for n in names if word and n.casefold().startswith(word)]
-                for name in matches:
-                    mass[name] += math.exp(logprob) / len(matches)
+            mass = _mass_by_name(candidates.items(), names, ' _."')
             total = sum(mass.values())
             return {name: value / total for name, value in mass.items()} if total else {}
         text += token.text
@@ -97,12 +106,7 @@ def first_token_probability(
     and gets None."""
     if not tokens:
         return None
-    mass = dict.fromkeys(names, 0.0)
-    for text, logprob in tokens[0].top:
-        word = text.strip().casefold()
-        matches = [name for name in names if word and name.casefold().startswith(word)]
-        for name in matches:
-            mass[name] += math.exp(logprob) / len(matches)
+    mass = _mass_by_name(tokens[0].top, names)
     total = sum(mass.values())
     return mass[category] / total if total > 0 else None
 
