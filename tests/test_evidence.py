@@ -7,10 +7,9 @@ from app.classifier import NONE, Classifier
 from app.cli import main
 from app.evidence import Weighing
 from app.keywords import matches
-from app.model import Reply
 from app.prompts import Prompts
 
-from .conftest import ROOT
+from .conftest import ROOT, FakeModel
 
 CATEGORIES = [
     {"name": "Invoice", "keywords": ["invoice", "bill to", "amount due", "due date", "VAT"]},
@@ -76,23 +75,17 @@ def test_a_negative_model_weight_is_refused() -> None:
         Weighing(model_weight=-1)
 
 
-class Answering:
-    """A model stub that answers one category, without token probabilities."""
-
-    model = "stub"
-
-    def __init__(self, category: str) -> None:
-        self.category = category
-
-    async def chat_json(self, *args):
-        return Reply(
-            json.dumps({"reasoning": "It says so.", "category": self.category, "confidence": 1})
-        )
+def answering(category: str) -> FakeModel:
+    """The tests' fake model, answering one category without token probabilities."""
+    model = FakeModel()
+    reply = {"reasoning": "It says so.", "category": category, "confidence": 1}
+    model.replies = [json.dumps(reply)]
+    return model
 
 
 async def test_the_classifier_says_when_the_keywords_outweigh_the_model(inbox) -> None:
     text = "Invoice 42. Bill to: Ann. Total due: 12 EUR"
-    verdict = await Classifier(Answering("Receipt"), Prompts(ROOT / "prompts")).classify(
+    verdict = await Classifier(answering("Receipt"), Prompts(ROOT / "prompts")).classify(
         inbox, text
     )
     assert verdict.category_id == inbox["categories"][0]["id"]  # Invoice: all 3 keywords
@@ -104,7 +97,7 @@ async def test_the_classifier_says_when_the_keywords_outweigh_the_model(inbox) -
 
 async def test_the_classifier_lists_the_keywords_that_agree_with_the_model(inbox) -> None:
     text = "This agreement between the party of the first part"
-    verdict = await Classifier(Answering("Contract"), Prompts(ROOT / "prompts")).classify(
+    verdict = await Classifier(answering("Contract"), Prompts(ROOT / "prompts")).classify(
         inbox, text
     )
     assert verdict.category_id == inbox["categories"][1]["id"]
