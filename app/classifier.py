@@ -63,6 +63,9 @@ class Verdict:
     confidence: float
     reasoning: str
     confidence_sources: dict[str, float]
+    # What was weighed, to show why and to re-weigh offline (app.evaluation): the model's
+    # answer and its probabilities by name, and the keywords found by category.
+    evidence: dict[str, Any]
 
 
 def explain(answer: Answer, chosen: str, found: list[keywords.Match]) -> str:
@@ -147,7 +150,12 @@ class Classifier:
             # Ties go to the model's own answer.
             chosen = max(posterior, key=lambda n: (posterior[n], n == answer.category))
             reasoning = explain(answer, chosen, found)
-            return Verdict(by_name.get(chosen), posterior[chosen], reasoning, sources)
+            evidence = {
+                "model_answer": answer.category,
+                "model_probabilities": {n: round(p, 6) for n, p in model.items()},
+                "keywords_found": {m.category: list(m.words) for m in found},
+            }
+            return Verdict(by_name.get(chosen), posterior[chosen], reasoning, sources, evidence)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"
         )

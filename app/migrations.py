@@ -235,3 +235,9 @@ def m003_document_info(db: sqlite_utils.Database) -> None:
     db["files"].add_column("document_type", str)
     db["files"].add_column("page_count", int)
     db["files"].add_column("pages_used", str)
+
+
+@migration
+def m007_verdict_evidence(db: sqlite_utils.Database) -> None:
+    # What a verdict weighed (JSON): the model's answer and probabilities, the keywords found.
+    db["files"].add_column("model_evidence", str)

@@ -121,6 +121,7 @@ class Worker:
             verdict.reasoning,
             self.classifier.model.model,
             verdict.confidence_sources,
+            verdict.evidence,
         )
 
     async def _model_down(

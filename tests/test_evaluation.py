@@ -230,6 +230,8 @@ async def test_runner_classifies_a_folder_through_the_api_and_worker(tmp_path):
         ("c.txt", "none", "none"),
     ]
     assert all(r["confidence_sources"]["self_reported"] == 0.9 for r in rows)
+    assert rows[1]["evidence"]["model_answer"] == "Invoice"
+    assert rows[1]["evidence"]["keywords_found"] == {"Invoice": ["invoice"]}
     assert all(0 < r["confidence"] <= 1 and r["seconds"] >= 0 for r in rows)
     assert len(model.calls) == 3
     assert progress.getvalue().splitlines()[-1].startswith("3/3 files")

@@ -101,6 +101,15 @@ async def test_override_rejects_unknown_and_foreign_categories(client, inbox, wo
     assert (await get_file(client, inbox["id"], file["id"]))["verdict_source"] == "model"
 
 
+async def test_a_verdict_shows_what_it_weighed(client, inbox, worker):
+    file = await classify_one(client, worker, inbox["id"], b"Invoice no. 7, total due")
+    assert file["model_verdict"]["evidence"] == {
+        "model_answer": "Invoice",
+        "model_probabilities": {"Invoice": 1.0},
+        "keywords_found": {"Invoice": ["invoice", "total due"]},
+    }
+
+
 async def test_redo_replaces_an_override_with_a_fresh_run(client, inbox, worker, fake_model):
     file = await classify_one(client, worker, inbox["id"], b"Invoice no. 7")
     url = f"/v1/classifications/{inbox['id']}/files/{file['id']}"
@@ -112,6 +121,7 @@ async def test_redo_replaces_an_override_with_a_fresh_run(client, inbox, worker,
     queued = response.json()["file"]
     assert queued["status"] == "queued"
     assert queued["verdict_source"] is None and queued["classified_category_id"] is None
+    assert queued["model_verdict"] is None
 
     assert await worker.drain() == 1
     redone = await get_file(client, inbox["id"], file["id"])

@@ -19,6 +19,7 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
             "reasoning": row["model_reasoning"],
             "model": row["model_name"] or None,
             "confidence_sources": json.loads(row["model_confidence_sources"] or "{}"),
+            "evidence": json.loads(row.get("model_evidence") or "null"),
         }
     return {
         "id": row["id"],

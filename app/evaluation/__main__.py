@@ -19,6 +19,7 @@ from pathlib import Path
 from ..cli import model_server, normalise_host
 from ..model import ModelClient
 from ..settings import Settings
+from . import reweigh
 from .report import render_text, summarise, write_reports
 from .runner import fingerprint, load_folder, run_folder
 
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": time.monotonic() - clock,
     }
-    report = summarise(rows, folder.categories, meta)
+    weighings = reweigh.compare(rows, folder.classification["categories"], env.weighing)
+    report = summarise(rows, folder.categories, meta, weighings)
     print(render_text(report))
     stem = f"eval-{args.folder.resolve().name}-{started:%Y%m%d-%H%M%S}"
     for path in write_reports(report, args.out, stem):

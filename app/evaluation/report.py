@@ -15,9 +15,15 @@ from .html_report import render_html
 USED = "confidence"
 
 
-def summarise(rows: list[dict[str, Any]], categories: list[str], meta: dict[str, Any]) -> dict:
+def summarise(
+    rows: list[dict[str, Any]],
+    categories: list[str],
+    meta: dict[str, Any],
+    weighings: dict[str, Any] | None = None,
+) -> dict:
     """Every number the reports show, computed once. Calibration is computed for the
-    confidence docsort uses and for each source the model verdicts carry, side by side."""
+    confidence docsort uses and for each source the model verdicts carry, side by side;
+    `weighings` is app.evaluation.reweigh.compare's, when the verdicts recorded evidence."""
     labels = [*categories, "none"]
     expected = [r["expected"] for r in rows]
     got = [r["got"] for r in rows]
@@ -46,6 +52,7 @@ def summarise(rows: list[dict[str, Any]], categories: list[str], meta: dict[str,
             "p90": metrics.percentile(seconds, 0.9),
             "count": len(seconds),
         },
+        "weighings": weighings,
         "mistakes": [r for r, ok in zip(rows, right, strict=True) if not ok],
         "rows": rows,
     }
@@ -131,6 +138,29 @@ def _bin_cell(b: dict) -> str:
     return f"{b['count']}  {b['mean_confidence']:.2f} -> {b['accuracy']:.2f}"
 
 
+def _weighings(report: dict) -> list[str]:
+    w = report.get("weighings")
+    if not w:
+        return []
+    named = [
+        ("current", w["current"]),
+        ("model alone", w["model_alone"]),
+        ("keywords alone", w["keywords_alone"]),
+    ]
+    body = [
+        [name, num(s["model_weight"], 2), num(s["hit_rate"], 2), num(s["stray_rate"], 2),
+         str(s["right"]), num(s["accuracy"]), num(s["macro_f1"]), num(s["none_precision"], 2),
+         num(s["none_recall"], 2), num(s["ece"])]
+        for name, s in [*named, *(("grid", s) for s in w["best"])]
+    ]  # fmt: skip
+    return [
+        "Other weighings, re-weighed from what each verdict recorded (no model call; the"
+        " grid's best are fitted to these files)",
+        *table(["weighing", "model weight", "hit rate", "stray rate", "right", "accuracy",
+                "macro-F1", "none P", "none R", "ECE"], body),
+    ]  # fmt: skip
+
+
 def _mistakes(report: dict) -> list[str]:
     body = [
         [r["file"], r["expected"], r["got"], num(r["confidence"], 2), r["error"] or ""]
@@ -155,9 +185,10 @@ def render_text(report: dict) -> str:
          *_calibration(report)],
         [f"Seconds per file: median {num(s['median'], 1)}, p90 {num(s['p90'], 1)}"
          f" ({s['count']} files timed)"],
+        _weighings(report),
         [f"Mistakes ({len(report['mistakes'])})", *_mistakes(report)],
     ]  # fmt: skip
-    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+    return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 
 def write_reports(report: dict, out_dir: Path, stem: str) -> list[Path]:

@@ -117,6 +117,7 @@ def to_row(file: dict[str, Any], expected: str) -> dict[str, Any]:
         "error": file["error"],
         "confidence": file["confidence"],
         "confidence_sources": verdict.get("confidence_sources") or {},
+        "evidence": verdict.get("evidence"),
         "reasoning": file["classification_reasoning"],
         "seconds": _seconds(file),
     }

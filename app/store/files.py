@@ -147,6 +147,7 @@ class FileStore(StoreBase):
         reasoning: str,
         model_name: str,
         confidence_sources: dict[str, float] | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> bool:
         with self.db.atomic():
             recorded = self._finish(
@@ -157,6 +158,7 @@ class FileStore(StoreBase):
                     "model_category_id": category_id,
                     "model_confidence": confidence,
                     "model_confidence_sources": json.dumps(confidence_sources or {}),
+                    "model_evidence": json.dumps(evidence) if evidence else None,
                     "model_reasoning": reasoning,
                     "model_name": model_name,
                     "error": None,
@@ -236,7 +238,7 @@ class FileStore(StoreBase):
         self.db.execute(
             "UPDATE files SET status = ?, attempts = 0, run_token = NULL, run_after = NULL,"
             " error = NULL, model_category_id = NULL, model_confidence = NULL,"
-            " model_confidence_sources = NULL,"
+            " model_confidence_sources = NULL, model_evidence = NULL,"
             " model_reasoning = NULL, model_name = NULL, overridden = 0,"
             " override_category_id = NULL, overridden_at = NULL, started_at = NULL,"
             " finished_at = NULL WHERE id = ?",
