@@ -1,8 +1,13 @@
 """Turn a document's text into a verdict: one of the classification's categories, or none.
 
-The model answers JSON constrained by a schema (reasoning first, so it commits to a category
-only after saying what the document is); the answer is validated here because the schema
-grammar does not enforce everything (numeric bounds, for one).
+The model answers JSON constrained by a schema: a short reason first, so it commits to a
+category only after saying what the document is, then the category. It is not asked for a
+confidence: the number a small model writes says nothing (0.95 right or wrong, measured), and
+its tokens cost time on a CPU; the confidence comes from app.evidence instead. The answer is
+validated here because the schema grammar does not enforce everything.
+
+Keywords are looked for in all the text read; the model sees the first part of it, cut to
+`text_tokens`, because every token it reads costs time and keyword matching costs nothing.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from .evidence import Weighing
 from .guard import strip_orders
 from .model import ModelClient
 from .prompts import Prompts
+from .reading import budget
 
 log = logging.getLogger(__name__)
 
 NONE = "none"
-REASONING_MAX = 300
+REASONING_MAX = 150
 
 
 class InvalidAnswer(Exception):
@@ -39,7 +45,6 @@ class InvalidAnswer(Exception):
 class Answer(BaseModel):
     reasoning: str
     category: str
-    confidence: float
 
     @field_validator("reasoning")
     @classmethod
@@ -48,13 +53,6 @@ class Answer(BaseModel):
         if not value:
             raise ValueError("empty reasoning")
         return value[:REASONING_MAX]
-
-    @field_validator("confidence")
-    @classmethod
-    def _clamp(cls, value: float) -> float:
-        if value != value:  # NaN
-            raise ValueError("confidence is not a number")
-        return min(max(value, 0.0), 1.0)
 
 
 @dataclass(frozen=True)
@@ -86,9 +84,8 @@ def answer_schema(category_names: list[str]) -> dict[str, Any]:
         "properties": {
             "reasoning": {"type": "string", "maxLength": REASONING_MAX},
             "category": {"type": "string", "enum": [*category_names, NONE]},
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
-        "required": ["reasoning", "category", "confidence"],
+        "required": ["reasoning", "category"],
     }
 
 
@@ -99,11 +96,13 @@ class Classifier:
         prompts: Prompts,
         retries: int = 2,
         weighing: Weighing | None = None,
+        text_tokens: int | None = None,
     ):
         self.model = model
         self.prompts = prompts
         self.retries = retries
         self.weighing = weighing or Weighing()
+        self.text_tokens = text_tokens  # None: the model sees all the text it is given
 
     def _render(
         self, classification: dict[str, Any], text: str
@@ -111,9 +110,10 @@ class Classifier:
         context = {"classification": classification, "categories": classification["categories"]}
         text = strip_orders(text)
         found = keywords.matches(text, classification["categories"])
+        shown = budget.cut(text, self.text_tokens) if self.text_tokens else text
         return (
             self.prompts.render("classify_system", **context),
-            self.prompts.render("classify_user", **context, text=text, matches=found),
+            self.prompts.render("classify_user", **context, text=shown, matches=found),
             found,
         )
 
@@ -135,7 +135,7 @@ class Classifier:
                 problem = f"the model named an unknown category {answer.category!r}"
                 log.warning(problem)
                 continue
-            sources = {"self_reported": answer.confidence}
+            sources = {}
             names = [*by_name, NONE]
             for source, reader in (
                 ("logprob", category_probability),

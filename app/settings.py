@@ -35,7 +35,10 @@ class Settings:
     model_weight: float = 0.2
     keyword_hit_rate: float = 0.5
     keyword_stray_rate: float = 0.1
-    text_tokens: int = 500  # approximate: 4 characters a token (app/reading/budget.py)
+    # What the model reads of a document, and what keywords are looked for in (its start
+    # and more); approximate: 4 characters a token (app/reading/budget.py).
+    text_tokens: int = 250
+    keyword_text_tokens: int = 500
     max_files: int = 30
     max_file_bytes: int = 25 * MB
     extract_tokens: int = 1000  # the text an extraction reads; more than a verdict needs
@@ -69,6 +72,9 @@ class Settings:
             keyword_hit_rate=float(_env("DOCSORT_KEYWORD_HIT_RATE", str(d.keyword_hit_rate))),
             keyword_stray_rate=float(_env("DOCSORT_KEYWORD_STRAY_RATE", str(d.keyword_stray_rate))),
             text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
+            keyword_text_tokens=int(
+                _env("DOCSORT_KEYWORD_TEXT_TOKENS", str(d.keyword_text_tokens))
+            ),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
             extract_tokens=int(_env("DOCSORT_EXTRACT_TEXT_TOKENS", str(d.extract_tokens))),
@@ -85,6 +91,11 @@ class Settings:
                 _env("DOCSORT_WEBHOOK_RETRY_SECONDS", str(d.webhook_retry_seconds))
             ),
         )
+
+    @property
+    def read_tokens(self) -> int:
+        """How much of a document the worker reads to classify it."""
+        return max(self.text_tokens, self.keyword_text_tokens)
 
     @property
     def weighing(self) -> Weighing:

@@ -87,7 +87,7 @@ def test_no_tokens_or_no_category_gives_none():
     assert category_probability(tokens, "Invoice", NAMES) is None
 
 
-async def test_classifier_weighs_the_names_probabilities_and_keeps_the_self_reported_one(inbox):
+async def test_classifier_weighs_the_names_probabilities_not_a_number_the_model_writes(inbox):
     content = '{"reasoning": "A shop.", "category": "Receipt", "confidence": 0.95}'
     value = Token("Receipt", lp(0.6), [("Receipt", lp(0.6)), ("Invoice", lp(0.3)), ("Z", lp(0.1))])
     tokens = [Token(content[: content.index("Receipt")], 0.0, [])] + [
@@ -102,7 +102,7 @@ async def test_classifier_weighs_the_names_probabilities_and_keeps_the_self_repo
             return Reply(content, tokens)
 
     verdict = await Classifier(Model(), Prompts(ROOT / "prompts")).classify(inbox, "text")
-    assert verdict.confidence_sources == {"self_reported": 0.95, "logprob": pytest.approx(2 / 3)}
+    assert verdict.confidence_sources == {"logprob": pytest.approx(2 / 3)}
     assert verdict.category_id == inbox["categories"][2]["id"]
     # At 0.2 a nat per nat of the model's: Receipt 2/3, Invoice 1/3, Contract and none the
     # floor; the three keywords each of Invoice and Contract have, all absent, count

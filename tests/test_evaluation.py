@@ -105,6 +105,7 @@ META = {
     "prompts_hash": "0123456789ab",
     "classification_hash": "ba9876543210",
     "text_tokens": 500,
+    "keyword_text_tokens": 1000,
     "answer_retries": 2,
     "started": "2025-01-01T10:00:00+00:00",
     "wall_seconds": 12.0,
@@ -138,7 +139,7 @@ def test_text_report_has_every_section(report):
     for part in [
         "fake-model",
         "prompts 0123456789ab",
-        "text budget 500 tokens",
+        "text budget 500 tokens (keywords 1000)",
         "accuracy  0.500  (2/4)",
         "macro-F1",
         "Per category",
@@ -229,13 +230,28 @@ async def test_runner_classifies_a_folder_through_the_api_and_worker(tmp_path):
         ("b.txt", "Contract", "Invoice"),
         ("c.txt", "none", "none"),
     ]
-    assert all(r["confidence_sources"]["self_reported"] == 0.9 for r in rows)
     assert rows[1]["evidence"]["model_answer"] == "Invoice"
     assert rows[1]["evidence"]["keywords_found"] == {"Invoice": ["invoice"]}
     assert all(0 < r["confidence"] <= 1 and r["seconds"] >= 0 for r in rows)
     assert len(model.calls) == 3
     assert progress.getvalue().splitlines()[-1].startswith("3/3 files")
     assert summarise(rows, folder.categories, META)["accuracy"] == pytest.approx(2 / 3)
+
+
+async def test_the_model_reads_its_budget_and_the_keywords_more(tmp_path):
+    path = labelled_folder(tmp_path / "eval")
+    filler = "Some words of the middle. " * 40
+    (path / "docs" / "c.txt").write_text(f"Notes from the garden.\n{filler}Whereas.\n{filler}")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        prompts_dir=ROOT / "prompts",
+        text_tokens=40,
+        keyword_text_tokens=1000,
+    )
+    model = FakeModel()
+    rows = await run_folder(load_folder(path), settings, model, None)
+    assert "Whereas" not in model.calls[2]["user"]
+    assert rows[2]["evidence"]["keywords_found"] == {"Contract": ["whereas"]}
 
 
 async def test_runner_says_what_the_api_refused(tmp_path):

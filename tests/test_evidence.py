@@ -105,6 +105,17 @@ async def test_the_classifier_lists_the_keywords_that_agree_with_the_model(inbox
     assert 0.5 < verdict.confidence < 1
 
 
+async def test_keywords_are_found_beyond_the_part_of_the_text_the_model_sees(inbox) -> None:
+    filler = "A long part. " * 20
+    text = f"Dear Ann,\n{filler}Whereas the party agrees. {filler}\nBye."
+    model = answering("Contract")
+    classifier = Classifier(model, Prompts(ROOT / "prompts"), text_tokens=20)
+    verdict = await classifier.classify(inbox, text)
+    shown = model.calls[0]["user"]
+    assert "Dear Ann" in shown and "Bye." in shown and "Whereas" not in shown
+    assert verdict.evidence["keywords_found"] == {"Contract": ["party", "whereas"]}
+
+
 def test_a_bad_weighing_setting_stops_the_cli_before_anything_starts(monkeypatch, capsys) -> None:
     monkeypatch.setenv("DOCSORT_KEYWORD_HIT_RATE", "0.05")
     with pytest.raises(SystemExit) as stopped:

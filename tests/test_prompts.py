@@ -52,5 +52,6 @@ async def test_unknown_variable_is_an_error(tmp_path):
 
 def test_schema_offers_the_names_and_none_after_the_reasoning():
     schema = answer_schema(["Invoice", "Receipt"])
-    assert list(schema["properties"]) == ["reasoning", "category", "confidence"]
+    assert list(schema["properties"]) == ["reasoning", "category"]
+    assert schema["required"] == ["reasoning", "category"]
     assert schema["properties"]["category"]["enum"] == ["Invoice", "Receipt", "none"]

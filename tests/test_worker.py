@@ -2,6 +2,7 @@ import asyncio
 import json
 import time
 
+from app.classifier import REASONING_MAX
 from app.errors import ModelUnavailable
 from app.worker import backoff
 
@@ -17,15 +18,18 @@ async def only_file(client, cls_id, batch_id) -> dict:
     return view["files"][0]
 
 
-async def test_confidence_is_clamped_and_reasoning_trimmed(client, inbox, worker, fake_model):
+async def test_a_written_confidence_is_ignored_and_reasoning_trimmed(
+    client, inbox, worker, fake_model
+):
     fake_model.replies = [answer("Receipt", 12.333, "  A   shop\nreceipt. " + "x" * 400)]
     batch = await upload(client, inbox["id"], {"r.txt": b"some text"})
     await worker.drain()
     file = await only_file(client, inbox["id"], batch["id"])
     assert file["classified_category_name"] == "Receipt"
-    assert file["model_verdict"]["confidence_sources"]["self_reported"] == 1.0
+    assert 0 < file["confidence"] < 1
+    assert "self_reported" not in file["model_verdict"]["confidence_sources"]
     assert file["classification_reasoning"].startswith("A shop receipt. x")
-    assert len(file["classification_reasoning"]) == 300
+    assert len(file["classification_reasoning"]) == REASONING_MAX
 
 
 async def test_invalid_answers_are_retried_then_accepted(client, inbox, worker, fake_model):
@@ -39,7 +43,7 @@ async def test_invalid_answers_are_retried_then_accepted(client, inbox, worker, 
 
 
 async def test_answers_invalid_every_time_fail_the_file_clearly(client, inbox, worker, fake_model):
-    fake_model.replies = ["{}", answer("Bogus"), '{"reasoning": "x", "category": "Invoice"}']
+    fake_model.replies = ["{}", answer("Bogus"), '{"reasoning": " ", "category": "Invoice"}']
     batch = await upload(client, inbox["id"], {"c.txt": b"some text"})
     await worker.drain()
     file = await only_file(client, inbox["id"], batch["id"])

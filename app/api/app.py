@@ -95,6 +95,7 @@ def create_app(
         Prompts(settings.prompts_dir),
         settings.answer_retries,
         settings.weighing,
+        settings.text_tokens,
     )
     worker = Worker(
         store,
@@ -102,7 +103,7 @@ def create_app(
         settings.uploads_dir,
         concurrency=settings.concurrency,
         max_attempts=settings.max_attempts,
-        text_tokens=settings.text_tokens,
+        text_tokens=settings.read_tokens,
         extractor=Extractor(model, Prompts(settings.prompts_dir), settings.answer_retries),
         extract_tokens=settings.extract_tokens,
     )

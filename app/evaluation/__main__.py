@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "prompts_hash": fingerprint(*env.prompts_dir.glob("classify_*.j2")),
         "classification_hash": fingerprint(args.folder / "classification.json"),
         "text_tokens": env.text_tokens,
+        "keyword_text_tokens": env.keyword_text_tokens,
         "answer_retries": env.answer_retries,
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": time.monotonic() - clock,
