@@ -110,7 +110,7 @@ class Classifier:
         context = {"classification": classification, "categories": classification["categories"]}
         text = strip_orders(text)
         found = keywords.matches(text, classification["categories"])
-        shown = budget.cut(text, self.text_tokens) if self.text_tokens else text
+        shown = budget.fit(text, self.text_tokens) if self.text_tokens else text
         return (
             self.prompts.render("classify_system", **context),
             self.prompts.render("classify_user", **context, text=shown, matches=found),

@@ -29,7 +29,7 @@ FLOOR = 1e-4  # a category the model gave no probability still gets this much
 class Weighing:
     model_weight: float = 0.2
     hit_rate: float = 0.5
-    stray_rate: float = 0.1
+    stray_rate: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.stray_rate < self.hit_rate < 1:

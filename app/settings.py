@@ -34,7 +34,7 @@ class Settings:
     # How the model's answer and the keywords found are weighed (app/evidence.py).
     model_weight: float = 0.2
     keyword_hit_rate: float = 0.5
-    keyword_stray_rate: float = 0.1
+    keyword_stray_rate: float = 0.05
     # What the model reads of a document, and what keywords are looked for in (its start
     # and more); approximate: 4 characters a token (app/reading/budget.py).
     text_tokens: int = 250

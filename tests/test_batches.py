@@ -199,7 +199,10 @@ async def test_batch_status_follows_its_files(
     client: AsyncTestClient, worker: Any, inbox: dict[str, Any]
 ) -> None:
     response = await upload(
-        client, inbox["id"], ("a.txt", b"Please pay this invoice."), ("b.txt", b"A contract.")
+        client,
+        inbox["id"],
+        ("a.txt", b"Please pay this invoice."),
+        ("b.txt", b"A contract, an agreement."),
     )
     batch_id = response.json()["batch"]["id"]
     url = f"{batches_url(inbox['id'])}/{batch_id}"

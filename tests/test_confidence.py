@@ -106,8 +106,8 @@ async def test_classifier_weighs_the_names_probabilities_not_a_number_the_model_
     assert verdict.category_id == inbox["categories"][2]["id"]
     # At 0.2 a nat per nat of the model's: Receipt 2/3, Invoice 1/3, Contract and none the
     # floor; the three keywords each of Invoice and Contract have, all absent, count
-    # log(0.9 / 0.5) each against them.
-    absent = 3 * math.log(0.9 / 0.5)
+    # log(0.95 / 0.5) each against them.
+    absent = 3 * math.log(0.95 / 0.5)
     scores = [0.2 * math.log(2 / 3), 0.2 * math.log(1 / 3) - absent,
               0.2 * math.log(1e-4) - absent, 0.2 * math.log(1e-4)]  # fmt: skip
     assert verdict.confidence == pytest.approx(math.exp(scores[0]) / sum(map(math.exp, scores)))

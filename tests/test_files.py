@@ -15,7 +15,9 @@ async def get_file(client, cls_id, file_id) -> dict:
 
 
 async def test_get_file_shows_the_model_verdict(client, inbox, worker):
-    file = await classify_one(client, worker, inbox["id"], b"Contract between two parties")
+    file = await classify_one(
+        client, worker, inbox["id"], b"Contract: an agreement between two parties"
+    )
     shown = await get_file(client, inbox["id"], file["id"])
     assert shown == file
     assert shown["status"] == "processed"

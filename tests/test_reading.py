@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from app.reading import Document, UnreadableFile, ocr, read_document
-from app.reading.budget import budget_chars
+from app.reading.budget import budget_chars, estimate_tokens, fit
 from app.reading.plaintext import decode
 
 from .conftest import upload
@@ -119,6 +119,17 @@ def test_pdf_text_layer(tmp_path: Path) -> None:
 
     assert (document.kind, document.page_count, document.pages_used) == ("pdf", 2, (1, 2))
     assert document.text == "Invoice 2024-17\n\nTotal due: 120 EUR"
+
+
+def test_figures_cost_a_token_a_digit_so_fewer_of_them_fit() -> None:
+    prose = "The committee met on a quiet morning and agreed on the plan. " * 20
+    figures = "Item 1042 qty 3 at 12.50 = 37.50 EUR, ref 20240117-0031\n" * 20
+    assert estimate_tokens("abcd1234") == 5
+    assert len(fit(prose, 50)) <= budget_chars(50)
+    assert len(fit(figures, 50)) < len(fit(prose, 50)) / 1.5
+    for text in (prose, figures):
+        assert 40 <= estimate_tokens(fit(text, 50)) <= 55
+    assert fit("A short note.", 50) == "A short note."
 
 
 def test_pdf_budget_takes_the_first_pages_and_the_end_of_the_last(tmp_path: Path) -> None:

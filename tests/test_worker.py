@@ -34,7 +34,7 @@ async def test_a_written_confidence_is_ignored_and_reasoning_trimmed(
 
 async def test_invalid_answers_are_retried_then_accepted(client, inbox, worker, fake_model):
     fake_model.replies = ["not json", answer("Bogus"), answer("Contract")]
-    batch = await upload(client, inbox["id"], {"c.txt": b"some text"})
+    batch = await upload(client, inbox["id"], {"c.txt": b"an agreement"})
     await worker.drain()
     file = await only_file(client, inbox["id"], batch["id"])
     assert file["status"] == "processed"
