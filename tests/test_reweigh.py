@@ -1,6 +1,7 @@
 import pytest
 
 from app.evaluation import reweigh
+from app.evaluation.html_report import render_html
 from app.evaluation.report import render_text, summarise
 from app.evidence import Weighing
 
@@ -64,3 +65,10 @@ def test_the_text_report_shows_the_weighings(rows):
     assert "Other weighings" in text
     assert "model alone" in text and "keywords alone" in text
     assert "Other weighings" not in render_text(summarise(rows, ["A", "B"], META))
+
+
+def test_the_html_report_draws_the_weighings(rows):
+    compared = reweigh.compare(rows, CATEGORIES, Weighing())
+    html = render_html(summarise(rows, ["A", "B"], META, compared))
+    assert "<h2>Other weighings</h2>" in html and "<td>keywords alone</td>" in html
+    assert "Other weighings" not in render_html(summarise(rows, ["A", "B"], META))

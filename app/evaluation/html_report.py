@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from . import reweigh
+
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1f2328; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
@@ -113,6 +115,14 @@ def _diagram(name: str, cal: dict) -> str:
     return "".join(parts)
 
 
+def _weighings(report: dict) -> list[str]:
+    if not report.get("weighings"):
+        return []
+    body = reweigh.table_rows(report["weighings"], _num)
+    return ["<h2>Other weighings</h2>", f'<p class="meta">{escape(reweigh.TITLE)}</p>',
+            _table(reweigh.COLUMNS, body)]  # fmt: skip
+
+
 def render_html(report: dict) -> str:
     m, s = report["meta"], report["seconds"]
     cal = report["calibration"]
@@ -152,6 +162,7 @@ def render_html(report: dict) -> str:
         "</div>",
         '<p class="meta">Blue: accuracy per bin; red: its gap to the mean confidence; the number:'
         " files in the bin; dashed: perfect calibration.</p>",
+        *_weighings(report),
         f"<h2>Mistakes ({len(mistakes)})</h2>",
         _table(["file", "expected", "got", "confidence", "error"], mistakes) if mistakes else "",
     ]  # fmt: skip

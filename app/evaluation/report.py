@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import metrics
+from . import metrics, reweigh
 from .html_report import render_html
 
 USED = "confidence"
@@ -140,26 +140,10 @@ def _bin_cell(b: dict) -> str:
 
 
 def _weighings(report: dict) -> list[str]:
-    w = report.get("weighings")
-    if not w:
+    if not report.get("weighings"):
         return []
-    named = [
-        ("current", w["current"]),
-        ("model alone", w["model_alone"]),
-        ("keywords alone", w["keywords_alone"]),
-    ]
-    body = [
-        [name, num(s["model_weight"], 2), num(s["hit_rate"], 2), num(s["stray_rate"], 2),
-         str(s["right"]), num(s["accuracy"]), num(s["macro_f1"]), num(s["none_precision"], 2),
-         num(s["none_recall"], 2), num(s["ece"])]
-        for name, s in [*named, *(("grid", s) for s in w["best"])]
-    ]  # fmt: skip
-    return [
-        "Other weighings, re-weighed from what each verdict recorded (no model call; the"
-        " grid's best are fitted to these files)",
-        *table(["weighing", "model weight", "hit rate", "stray rate", "right", "accuracy",
-                "macro-F1", "none P", "none R", "ECE"], body),
-    ]  # fmt: skip
+    body = reweigh.table_rows(report["weighings"], num)
+    return [reweigh.TITLE, *table(reweigh.COLUMNS, body)]
 
 
 def _mistakes(report: dict) -> list[str]:

@@ -9,6 +9,7 @@ or two is noise, and any setting is worth checking on files that were not used t
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from ..evidence import Weighing
@@ -20,6 +21,12 @@ MODEL_WEIGHTS = (0.1, 0.2, 0.35, 0.5, 1.0)
 HIT_RATES = (0.3, 0.5, 0.7)
 STRAY_RATES = (0.05, 0.1, 0.2)
 SHOWN = 5
+TITLE = (
+    "Other weighings, re-weighed from what each verdict recorded (no model call; the grid's"
+    " best are fitted to these files)"
+)
+COLUMNS = ["weighing", "model weight", "hit rate", "stray rate", "right", "accuracy",
+           "macro-F1", "none P", "none R", "ECE"]  # fmt: skip
 
 
 def grid() -> list[Weighing]:
@@ -102,3 +109,21 @@ def compare(
         ),
         "best": tried[:SHOWN],
     }
+
+
+def table_rows(
+    compared: dict[str, Any], num: Callable[[float | None, int], str]
+) -> list[list[str]]:
+    """COLUMNS for each weighing compared, numbers written by the report's `num`."""
+    named = [
+        ("current", compared["current"]),
+        ("model alone", compared["model_alone"]),
+        ("keywords alone", compared["keywords_alone"]),
+        *(("grid", s) for s in compared["best"]),
+    ]
+    return [
+        [name, num(s["model_weight"], 2), num(s["hit_rate"], 2), num(s["stray_rate"], 2),
+         str(s["right"]), num(s["accuracy"], 3), num(s["macro_f1"], 3),
+         num(s["none_precision"], 2), num(s["none_recall"], 2), num(s["ece"], 3)]
+        for name, s in named
+    ]  # fmt: skip
