@@ -146,16 +146,16 @@ class Classifier:
                 if value is not None:
                     sources[source] = value
             model = category_distribution(reply.tokens, names) or {answer.category: 1.0}
-            posterior = self.weighing.posterior(model, found, categories, NONE)
-            # Ties go to the model's own answer.
-            chosen = max(posterior, key=lambda n: (posterior[n], n == answer.category))
+            chosen, confidence = self.weighing.verdict(
+                model, found, categories, NONE, answer.category
+            )
             reasoning = explain(answer, chosen, found)
             evidence = {
                 "model_answer": answer.category,
                 "model_probabilities": {n: round(p, 6) for n, p in model.items()},
                 "keywords_found": {m.category: list(m.words) for m in found},
             }
-            return Verdict(by_name.get(chosen), posterior[chosen], reasoning, sources, evidence)
+            return Verdict(by_name.get(chosen), confidence, reasoning, sources, evidence)
         raise InvalidAnswer(
             f"the model gave no valid verdict in {self.retries + 1} tries (last: {problem})"
         )

@@ -65,5 +65,18 @@ class Weighing:
         total_weight = sum(weights.values())
         return {name: weight / total_weight for name, weight in weights.items()}
 
+    def verdict(
+        self,
+        model: dict[str, float],
+        found: list[Match],
+        categories: list[dict[str, Any]],
+        none: str,
+        answer: str,
+    ) -> tuple[str, float]:
+        """The posterior's top name and its probability; a tie goes to the model's `answer`."""
+        posterior = self.posterior(model, found, categories, none)
+        chosen = max(posterior, key=lambda name: (posterior[name], name == answer))
+        return chosen, posterior[chosen]
+
     def _model_score(self, model: dict[str, float], name: str) -> float:
         return self.model_weight * math.log(max(model.get(name, 0.0), FLOOR))

@@ -51,10 +51,7 @@ def _verdict(
         for name, words in evidence["keywords_found"].items()
         if name in totals
     ]
-    posterior = weighing.posterior(model, found, categories, NONE)
-    answer = evidence["model_answer"]
-    chosen = max(posterior, key=lambda n: (posterior[n], n == answer))
-    return chosen, posterior[chosen]
+    return weighing.verdict(model, found, categories, NONE, evidence["model_answer"])
 
 
 def score(
