@@ -38,7 +38,7 @@ class Worker:
         *,
         concurrency: int,
         max_attempts: int,
-        text_tokens: int,
+        read_tokens: int,
         poll_seconds: float = 1.0,
         extractor: Extractor | None = None,
         extract_tokens: int = 1000,
@@ -48,7 +48,7 @@ class Worker:
         self.uploads_dir = uploads_dir
         self.concurrency = concurrency
         self.max_attempts = max_attempts
-        self.text_tokens = text_tokens
+        self.read_tokens = read_tokens  # how much of a file is read to classify it
         self.extractor = extractor
         self.extract_tokens = extract_tokens
         self._loops = Loops(self.process_one, "worker", poll_seconds)
@@ -93,7 +93,7 @@ class Worker:
         file_id, token = job["id"], job["run_token"]
         path = self.uploads_dir / job["batch_id"] / file_id
         try:
-            document = await asyncio.to_thread(read_document, path, self.text_tokens)
+            document = await asyncio.to_thread(read_document, path, self.read_tokens)
         except UnreadableFile as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return

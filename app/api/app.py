@@ -103,7 +103,7 @@ def create_app(
         settings.uploads_dir,
         concurrency=settings.concurrency,
         max_attempts=settings.max_attempts,
-        text_tokens=settings.read_tokens,
+        read_tokens=settings.read_tokens,
         extractor=Extractor(model, Prompts(settings.prompts_dir), settings.answer_retries),
         extract_tokens=settings.extract_tokens,
     )
