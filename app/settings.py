@@ -49,7 +49,13 @@ class Settings:
     webhook_retry_seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        _ = self.weighing  # bad weighing settings fail here, before a model server starts
+        # Bad settings fail here, before a model server starts.
+        _ = self.weighing
+        if min(self.text_tokens, self.keyword_text_tokens) < 1:
+            raise ValueError(
+                "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS must be at least 1"
+                f" (got {self.text_tokens} and {self.keyword_text_tokens})"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:

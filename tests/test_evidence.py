@@ -122,3 +122,11 @@ def test_a_bad_weighing_setting_stops_the_cli_before_anything_starts(monkeypatch
         main(["run"])
     assert stopped.value.code == 2
     assert "a setting is wrong: keyword rates need" in capsys.readouterr().err
+
+
+def test_a_text_budget_below_one_token_stops_the_cli(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOCSORT_TEXT_TOKENS", "0")
+    with pytest.raises(SystemExit) as stopped:
+        main(["run"])
+    assert stopped.value.code == 2
+    assert "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS" in capsys.readouterr().err
