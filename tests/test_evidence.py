@@ -116,17 +116,18 @@ async def test_keywords_are_found_beyond_the_part_of_the_text_the_model_sees(inb
     assert verdict.evidence["keywords_found"] == {"Contract": ["party", "whereas"]}
 
 
-def test_a_bad_weighing_setting_stops_the_cli_before_anything_starts(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("DOCSORT_KEYWORD_HIT_RATE", "0.05")
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DOCSORT_KEYWORD_HIT_RATE", "0.05", "a setting is wrong: keyword rates need"),
+        ("DOCSORT_TEXT_TOKENS", "0", "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS"),
+    ],
+)
+def test_a_wrong_setting_stops_the_cli_before_anything_starts(
+    monkeypatch, capsys, name, value, message
+) -> None:
+    monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as stopped:
         main(["run"])
     assert stopped.value.code == 2
-    assert "a setting is wrong: keyword rates need" in capsys.readouterr().err
-
-
-def test_a_text_budget_below_one_token_stops_the_cli(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("DOCSORT_TEXT_TOKENS", "0")
-    with pytest.raises(SystemExit) as stopped:
-        main(["run"])
-    assert stopped.value.code == 2
-    assert "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
