@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import ollama
 
-from .confidence import Token
 from .errors import ModelUnavailable
+from .verdict.confidence import Token
 
 TOP_LOGPROBS = 20
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .evidence import Weighing
+from .verdict.evidence import Weighing
 
 MB = 1024 * 1024
 
@@ -31,7 +31,7 @@ class Settings:
     concurrency: int = 1
     max_attempts: int = 3
     answer_retries: int = 2
-    # How the model's answer and the keywords found are weighed (app/evidence.py).
+    # How the model's answer and the keywords found are weighed (app/verdict/evidence.py).
     model_weight: float = 0.2
     keyword_hit_rate: float = 0.5
     keyword_stray_rate: float = 0.05

@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .classifier import Classifier, InvalidAnswer
 from .errors import ModelUnavailable
 from .extraction import Extractor, InvalidExtraction
 from .loops import Loops
 from .reading import UnreadableFile, read_document
 from .store import AsyncStore
+from .verdict.classifier import Classifier, InvalidAnswer
 
 log = logging.getLogger(__name__)
 

@@ -2,17 +2,17 @@ import math
 
 import pytest
 
-from app.classifier import Classifier
-from app.confidence import (
+from app.evaluation.metrics import calibration, temper
+from app.model import Reply
+from app.prompts import Prompts
+from app.verdict.classifier import Classifier
+from app.verdict.confidence import (
     Token,
     category_distribution,
     category_probability,
     first_token_probability,
     reasoning_probability,
 )
-from app.evaluation.metrics import calibration, temper
-from app.model import Reply
-from app.prompts import Prompts
 
 from .conftest import ROOT
 

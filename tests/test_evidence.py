@@ -3,11 +3,11 @@ import math
 
 import pytest
 
-from app.classifier import NONE, Classifier
 from app.cli import main
-from app.evidence import Weighing
-from app.keywords import matches
 from app.prompts import Prompts
+from app.verdict.classifier import NONE, Classifier
+from app.verdict.evidence import Weighing
+from app.verdict.keywords import matches
 
 from .conftest import ROOT, FakeModel
 

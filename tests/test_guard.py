@@ -1,6 +1,6 @@
 import pytest
 
-from app.guard import strip_orders
+from app.verdict.guard import strip_orders
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-from app.keywords import Match, find, matches
+from app.verdict.keywords import Match, find, matches
 
 CATEGORIES = [
     {"name": "Invoice", "keywords": ["invoice", "amount due", "VAT"]},

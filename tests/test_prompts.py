@@ -1,8 +1,8 @@
 import pytest
 from jinja2 import UndefinedError
 
-from app.classifier import Classifier, answer_schema
 from app.prompts import Prompts
+from app.verdict.classifier import Classifier, answer_schema
 
 from .conftest import ROOT
 

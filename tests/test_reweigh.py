@@ -3,7 +3,7 @@ import pytest
 from app.evaluation import reweigh
 from app.evaluation.html_report import render_html
 from app.evaluation.report import render_text, summarise
-from app.evidence import Weighing
+from app.verdict.evidence import Weighing
 
 from .test_evaluation import META, row
 

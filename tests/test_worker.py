@@ -2,8 +2,8 @@ import asyncio
 import json
 import time
 
-from app.classifier import REASONING_MAX
 from app.errors import ModelUnavailable
+from app.verdict.classifier import REASONING_MAX
 from app.worker import backoff
 
 from .conftest import upload

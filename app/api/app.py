@@ -15,13 +15,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 
-from ..classifier import Classifier
 from ..errors import DocsortError
 from ..extraction import Extractor
 from ..model import ModelClient
 from ..prompts import Prompts
 from ..settings import Settings
 from ..store import AsyncStore
+from ..verdict.classifier import Classifier
 from ..webhooks import Deliverer
 from ..worker import Worker
 from .batches import BatchController

@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from ..evidence import Weighing
-from ..keywords import Match
+from ..verdict.evidence import Weighing
+from ..verdict.keywords import Match
 from . import metrics
 
 NONE = "none"

@@ -19,6 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from ..model import ModelClient
+from ..prompts import Prompts
+from ..reading import budget
 from . import keywords
 from .confidence import (
     category_distribution,
@@ -28,9 +31,6 @@ from .confidence import (
 )
 from .evidence import Weighing
 from .guard import strip_orders
-from .model import ModelClient
-from .prompts import Prompts
-from .reading import budget
 
 log = logging.getLogger(__name__)
 

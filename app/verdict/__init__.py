@@ -1,0 +1,4 @@
+"""Where a verdict is made: the prompt and the model's answer (classifier), its token
+probabilities (confidence), the keywords found (keywords), all of it weighed into one verdict
+and its confidence (evidence). Lines a document uses to give the model orders are dropped
+first (guard)."""
