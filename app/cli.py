@@ -85,11 +85,13 @@ def model_server(settings: Settings) -> Iterator[str]:
     it on exit. Yields which server it is, for logs and reports."""
     version = ollama_version(settings.ollama_host)
     if version is not None:
-        if not has_model(settings.ollama_host, settings.model):
-            raise SystemExit(
-                f"Ollama {version} at {settings.ollama_host} does not have '{settings.model}':"
-                f" run `ollama pull {settings.model}`, or set DOCSORT_MODEL to one it has."
-            )
+        for model, setting in ((settings.model, "DOCSORT_MODEL"),
+                               (settings.embed_model, "DOCSORT_EMBED_MODEL")):  # fmt: skip
+            if model and not has_model(settings.ollama_host, model):
+                raise SystemExit(
+                    f"Ollama {version} at {settings.ollama_host} does not have '{model}':"
+                    f" run `ollama pull {model}`, or set {setting} to one it has."
+                )
         # The bundled server answers /api/version too, so this may be one already running.
         kind = f"already running, answers as Ollama {version}"
         log.info("model server: %s at %s", kind, settings.ollama_host)
@@ -114,7 +116,10 @@ def run(settings: Settings) -> None:
         log.info("model: %s", settings.model)
         store = AsyncStore(settings.db_path)
         model = ModelClient(
-            normalise_host(settings.ollama_host), settings.model, settings.model_timeout
+            normalise_host(settings.ollama_host),
+            settings.model,
+            settings.model_timeout,
+            settings.embed_model,
         )
         app = create_app(settings, store, model)
         log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)

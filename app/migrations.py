@@ -241,3 +241,41 @@ def m003_document_info(db: sqlite_utils.Database) -> None:
 def m007_verdict_evidence(db: sqlite_utils.Database) -> None:
     # What a verdict weighed (JSON): the model's answer and probabilities, the keywords found.
     db["files"].add_column("model_evidence", str)
+
+
+@migration
+def m008_learning(db: sqlite_utils.Database) -> None:
+    # An example file teaches its category (set) and is never classified itself; its batch
+    # says so too, so batch listings leave it out.
+    db["files"].add_column("example_category_id", str)
+    db["batches"].add_column("examples_for", str)
+    # A person's check: confirmed (the verdict is right) or overridden, and when.
+    db["files"].add_column("confirmed_at", str)
+    db["files"].add_column("checked_at", str)
+    # Who made the machine verdict: "model" (the LLM, weighed) or "examples" (examples alone).
+    db["files"].add_column("model_source", str)
+    # One vector a file, embedded once from the text the worker read.
+    db["embeddings"].create(
+        {"file_id": str, "model": str, "vector": bytes, "created_at": str},
+        pk="file_id",
+        foreign_keys=[("file_id", "files", "id")],
+        not_null={"model", "vector"},
+    )
+    # Every check, in order, with what docsort had said: the live accuracy is read from here.
+    db["checks"].create(
+        {
+            "id": int,
+            "file_id": str,
+            "classification_id": str,
+            "kind": str,
+            "predicted_category_id": str,
+            "predicted_source": str,
+            "label_category_id": str,
+            "checked_at": str,
+        },
+        pk="id",
+        foreign_keys=[("file_id", "files", "id")],
+        not_null={"file_id", "classification_id", "kind"},
+    )
+    db["checks"].create_index(["classification_id", "id"])
+    db["checks"].create_index(["file_id"])

@@ -24,20 +24,42 @@ class Reply:
     tokens: list[Token] = field(default_factory=list)
 
 
+# What an embedding model wants before a document, by a part of its name: e5 was trained
+# with "query: " and "passage: "; docsort compares documents with documents, as queries.
+EMBED_PREFIXES = {"e5": "query: ", "nomic-embed": "classification: "}
+
+
+def embed_prefix(model: str) -> str:
+    return next((prefix for part, prefix in EMBED_PREFIXES.items() if part in model), "")
+
+
 class ModelClient:
-    def __init__(self, host: str, model: str, timeout: float = 300.0):
+    def __init__(self, host: str, model: str, timeout: float = 300.0, embed_model: str = ""):
         self.host = host
         self.model = model
+        self.embed_model = embed_model  # "": nothing is embedded, so nothing is learned
         self.client = ollama.AsyncClient(host=host, timeout=timeout)
 
-    def _unavailable(self, exc: Exception) -> ModelUnavailable:
+    def _unavailable(self, exc: Exception, model: str | None = None) -> ModelUnavailable:
+        model = model or self.model
+        setting = "DOCSORT_MODEL" if model == self.model else "DOCSORT_EMBED_MODEL"
         if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
             return ModelUnavailable(
-                f"the model server at {self.host} does not have the model '{self.model}':"
-                f" run `ollama pull {self.model}`, or set DOCSORT_MODEL to a model it has",
+                f"the model server at {self.host} does not have the model '{model}':"
+                f" run `ollama pull {model}`, or set {setting} to a model it has",
                 code="model_not_found",
             )
         return ModelUnavailable(f"the model server at {self.host} failed: {exc}")
+
+    async def embed(self, text: str) -> list[float]:
+        """One document's unit vector from the embedding model (cut to its context)."""
+        try:
+            response = await self.client.embed(
+                model=self.embed_model, input=embed_prefix(self.embed_model) + text
+            )
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise self._unavailable(exc, self.embed_model) from exc
+        return list(response.embeddings[0])
 
     async def chat_json(
         self,
@@ -78,14 +100,13 @@ class ModelClient:
         return Reply(response.message.content or "", tokens)
 
     async def status(self) -> dict[str, Any]:
-        """Whether the server answers and has the model, for /health."""
-        try:
-            await self.client.show(self.model)
-        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-            return {
-                "ok": False,
-                "host": self.host,
-                "model": self.model,
-                "error": self._unavailable(exc).message,
-            }
-        return {"ok": True, "host": self.host, "model": self.model}
+        """Whether the server answers and has the models, for /health."""
+        status: dict[str, Any] = {"ok": True, "host": self.host, "model": self.model}
+        if self.embed_model:
+            status["embed_model"] = self.embed_model
+        for model in filter(None, (self.model, self.embed_model)):
+            try:
+                await self.client.show(model)
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+                return status | {"ok": False, "error": self._unavailable(exc, model).message}
+        return status

@@ -23,6 +23,8 @@ class Settings:
     port: int = 8000
     ollama_host: str = "http://127.0.0.1:11434"
     model: str = "qwen2.5-coder:1.5b"
+    # What documents are embedded with, to learn from labelled ones; "" learns nothing.
+    embed_model: str = "multilingual-e5-small"
     model_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "docsort" / "models")
     model_server_port: int = 11434
     model_threads: int = os.cpu_count() or 2
@@ -35,6 +37,9 @@ class Settings:
     model_weight: float = 0.2
     keyword_hit_rate: float = 0.5
     keyword_stray_rate: float = 0.05
+    # How much labelled examples count, and how sure they must be to decide without the model.
+    examples_weight: float = 1.0
+    examples_sure: float = 0.9
     # What the model reads of a document, and what keywords are looked for in (its start
     # and more); approximate: 4 characters a token (app/reading/budget.py).
     text_tokens: int = 250
@@ -67,6 +72,7 @@ class Settings:
             port=int(_env("DOCSORT_PORT", str(d.port))),
             ollama_host=_env("OLLAMA_HOST", d.ollama_host),
             model=_env("DOCSORT_MODEL", d.model),
+            embed_model=_env("DOCSORT_EMBED_MODEL", d.embed_model),
             model_dir=Path(_env("DOCSORT_MODEL_DIR", str(d.model_dir))),
             model_threads=int(_env("DOCSORT_MODEL_THREADS", str(d.model_threads))),
             model_ctx=int(_env("DOCSORT_MODEL_CTX", str(d.model_ctx))),
@@ -77,6 +83,8 @@ class Settings:
             model_weight=float(_env("DOCSORT_MODEL_WEIGHT", str(d.model_weight))),
             keyword_hit_rate=float(_env("DOCSORT_KEYWORD_HIT_RATE", str(d.keyword_hit_rate))),
             keyword_stray_rate=float(_env("DOCSORT_KEYWORD_STRAY_RATE", str(d.keyword_stray_rate))),
+            examples_weight=float(_env("DOCSORT_EXAMPLES_WEIGHT", str(d.examples_weight))),
+            examples_sure=float(_env("DOCSORT_EXAMPLES_SURE", str(d.examples_sure))),
             text_tokens=int(_env("DOCSORT_TEXT_TOKENS", str(d.text_tokens))),
             keyword_text_tokens=int(
                 _env("DOCSORT_KEYWORD_TEXT_TOKENS", str(d.keyword_text_tokens))
@@ -105,7 +113,9 @@ class Settings:
 
     @property
     def weighing(self) -> Weighing:
-        return Weighing(self.model_weight, self.keyword_hit_rate, self.keyword_stray_rate)
+        return Weighing(
+            self.model_weight, self.keyword_hit_rate, self.keyword_stray_rate, self.examples_weight
+        )
 
     @property
     def db_path(self) -> Path:

@@ -1,4 +1,6 @@
-"""The asyncio worker: claims queued files, reads them, asks the classifier, stores verdicts.
+"""The asyncio worker: claims queued files, reads them, embeds them, asks the classifier
+(with what the labelled examples say), stores verdicts. An example file is read and
+embedded only: from then on it teaches.
 
 A file moves queued -> processing -> processed | failed. A model server that is down is not
 the file's fault: the file goes back to queued with a backoff, up to `max_attempts` tries.
@@ -14,12 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ModelUnavailable
 from .extraction import Extractor, InvalidExtraction
 from .loops import Loops
-from .reading import UnreadableFile, read_document
+from .reading import Document, UnreadableFile, read_document
 from .store import AsyncStore
-from .verdict.classifier import Classifier, InvalidAnswer
+from .verdict.classifier import NONE, Classifier, InvalidAnswer
+from .verdict.examples import Example, Learned
 
 log = logging.getLogger(__name__)
 
@@ -89,24 +94,92 @@ class Worker:
             await self.store.record_failure(job["id"], job["run_token"], f"internal error: {exc}")
         return True
 
-    async def _run(self, job: dict[str, Any]) -> None:
+    @property
+    def embed_model(self) -> str:
+        return self.classifier.model.embed_model
+
+    async def _embedding(self, file_id: str, text: str) -> np.ndarray | None:
+        """The file's vector: embedded once, then reused (a redo reads the same bytes)."""
+        if not self.embed_model:
+            return None
+        vector = await self.store.get_embedding(file_id, self.embed_model)
+        if vector is None:
+            vector = np.asarray(await self.classifier.model.embed(text), dtype=np.float32)
+        return vector
+
+    async def _learned(
+        self, job: dict[str, Any], classification: dict[str, Any], vector: np.ndarray | None
+    ) -> Learned | None:
+        """What the classification's labelled examples say about this file."""
+        if vector is None:
+            return None
+        rows = await self.store.labelled_vectors(job["classification_id"], self.embed_model)
+        mean = await self.store.mean_vector(job["classification_id"], self.embed_model)
+        names = {c["id"]: c["name"] for c in classification["categories"]}
+        examples = [
+            Example(r["id"], r["file_name"], names.get(r["label_id"], NONE), r["vector"])
+            for r in rows
+            if r["id"] != job["id"] and (r["label_id"] is None or r["label_id"] in names)
+        ]
+        return await asyncio.to_thread(
+            self.classifier.learner.learn, examples, mean, vector, [*names.values(), NONE]
+        )
+
+    async def _read(self, job: dict[str, Any]) -> Document | None:
+        """The file's text, its document info stored; None when it failed (and is stored so)."""
         file_id, token = job["id"], job["run_token"]
         path = self.uploads_dir / job["batch_id"] / file_id
         try:
             document = await asyncio.to_thread(read_document, path, self.read_tokens)
         except UnreadableFile as exc:
             await self.store.record_failure(file_id, token, str(exc))
-            return
+            return None
         await self.store.record_document(
             file_id, token, document.kind, document.page_count, document.pages_used
         )
+        return document
+
+    async def _run_example(self, job: dict[str, Any]) -> None:
+        file_id, token = job["id"], job["run_token"]
+        document = await self._read(job)
+        if document is None:
+            return
+        if not document.text.strip():
+            await self.store.record_failure(
+                file_id, token, f"{document.no_text_reason} Nothing to learn from."
+            )
+            return
+        if not self.embed_model:
+            await self.store.record_failure(
+                file_id, token, "DOCSORT_EMBED_MODEL is empty, so examples teach nothing"
+            )
+            return
+        try:
+            vector = await self._embedding(file_id, document.text)
+        except ModelUnavailable as exc:
+            await self._model_down(job, exc, self.store.record_failure, self.store.record_retry)
+            return
+        await self.store.record_example(file_id, token, self.embed_model, vector)
+
+    async def _run(self, job: dict[str, Any]) -> None:
+        if job["example_category_id"] is not None:
+            await self._run_example(job)
+            return
+        file_id, token = job["id"], job["run_token"]
+        document = await self._read(job)
+        if document is None:
+            return
         if not document.text.strip():
             reasoning = document.no_text_reason
             await self.store.record_verdict(file_id, token, None, 1.0, reasoning, "")
             return
         classification = await self.store.get_classification(job["classification_id"])
         try:
-            verdict = await self.classifier.classify(classification, document.text)
+            vector = await self._embedding(file_id, document.text)
+            if vector is not None:
+                await self.store.record_embedding(file_id, self.embed_model, vector)
+            learned = await self._learned(job, classification, vector)
+            verdict = await self.classifier.classify(classification, document.text, learned)
         except InvalidAnswer as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return
@@ -119,9 +192,10 @@ class Worker:
             verdict.category_id,
             verdict.confidence,
             verdict.reasoning,
-            self.classifier.model.model,
+            self.embed_model if verdict.source == "examples" else self.classifier.model.model,
             verdict.confidence_sources,
             verdict.evidence,
+            verdict.source,
         )
 
     async def _model_down(

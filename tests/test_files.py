@@ -106,6 +106,8 @@ async def test_override_rejects_unknown_and_foreign_categories(client, inbox, wo
 async def test_a_verdict_shows_what_it_weighed(client, inbox, worker):
     file = await classify_one(client, worker, inbox["id"], b"Invoice no. 7, total due")
     assert file["model_verdict"]["evidence"] == {
+        "decided_by": "model",
+        "examples": None,
         "model_answer": "Invoice",
         "model_probabilities": {"Invoice": 1.0},
         "keywords_found": {"Invoice": ["invoice", "total due"]},

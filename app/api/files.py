@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..schemas import OverrideIn
 from ..store import AsyncStore
 from ..worker import Worker
@@ -53,6 +53,20 @@ class FileController(Controller):
         await store.override_file(file_id, category_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
+    @post("/{file_id:str}/confirm", status_code=HTTP_200_OK)
+    async def confirm(
+        self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """A person says the verdict is right: the file becomes a labelled example."""
+        row = await load_file(store, cls_id, file_id)
+        if not (row["overridden"] or row["status"] == "processed"):
+            raise Conflict(
+                f"file {file_id!r} is {row['status']} and has no verdict to confirm",
+                code="no_verdict",
+            )
+        await store.confirm_file(file_id)
+        return {"file": file_view(await load_file(store, cls_id, file_id))}
+
     @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED)
     async def redo(
         self,
@@ -61,7 +75,8 @@ class FileController(Controller):
         cls_id: FromPath[str],
         file_id: FromPath[str],
     ) -> dict[str, Any]:
-        """A fresh model run with the current categories; it replaces any override."""
+        """A fresh model run with the current categories; it replaces any override and takes
+        the file's label back until it is checked again."""
         await load_file(store, cls_id, file_id)
         await store.redo_file(file_id)
         worker.wake()

@@ -7,6 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def verdict_source(row: dict[str, Any]) -> str | None:
+    """Who decided: a person ("override"), the examples alone, or the model weighed."""
+    if row["overridden"]:
+        return "override"
+    if row["status"] != "processed":
+        return None
+    return row.get("model_source") or "model"
+
+
 def file_view(row: dict[str, Any]) -> dict[str, Any]:
     overridden = bool(row["overridden"])
     has_verdict = overridden or row["status"] == "processed"
@@ -34,7 +43,8 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
         "classified_category_removed": bool(row["classified_category_removed"]),
         "confidence": None if overridden else row["model_confidence"],
         "classification_reasoning": None if overridden else row["model_reasoning"],
-        "verdict_source": "override" if overridden else ("model" if has_verdict else None),
+        "verdict_source": verdict_source(row),
+        "checked_at": row["checked_at"],
         "overridden_at": row["overridden_at"],
         "model_verdict": model_verdict,
         "extraction": chained_extraction_view(row),
@@ -42,6 +52,22 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
         "attempts": row["attempts"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+    }
+
+
+def example_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An example file: `processed` once read and embedded, from then on it teaches."""
+    return {
+        "id": row["id"],
+        "classification_id": row["classification_id"],
+        "category_id": row["example_category_id"],
+        "file_name": row["file_name"],
+        "size_bytes": row["size_bytes"],
+        "status": row["status"],
+        "error": row["error"],
+        "document": document_view(row),
+        "created_at": row["created_at"],
         "finished_at": row["finished_at"],
     }
 

@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.monotonic()
     with model_server(env) as server, tempfile.TemporaryDirectory(prefix="docsort-eval-") as tmp:
         settings = dataclasses.replace(env, data_dir=Path(tmp))
-        model = ModelClient(normalise_host(env.ollama_host), env.model, env.model_timeout)
+        model = ModelClient(
+            normalise_host(env.ollama_host), env.model, env.model_timeout, env.embed_model
+        )
         rows = asyncio.run(run_folder(folder, settings, model))
     meta = {
         "folder": str(args.folder),

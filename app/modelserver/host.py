@@ -13,6 +13,7 @@ import llama_cpp
 from llama_cpp._internals import LlamaModel
 
 from ..modelfetch import MODELS, ModelSpec, is_verified, model_path
+from .embedder import EMBED_MODELS, Embedder, EmbedSpec, weights_path
 from .engine import ApiError, LoadedModel
 
 T = TypeVar("T")
@@ -42,6 +43,9 @@ class ModelHost:
         self.loaded: LoadedModel | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._metadata: dict[str, dict[str, str]] = {}
+        # Embedding runs on a thread of its own: it never waits behind a generation.
+        self._embed_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self.embedders = {name: Embedder(spec, n_threads) for name, spec in EMBED_MODELS.items()}
 
     def available(self) -> list[ModelSpec]:
         return [spec for spec in MODELS.values() if is_verified(spec, self.models_dir)]
@@ -51,6 +55,27 @@ class ModelHost:
         if spec is None or not await asyncio.to_thread(is_verified, spec, self.models_dir):
             raise ApiError(404, f"model '{name}' not found")
         return spec
+
+    def available_embedders(self) -> list[tuple[EmbedSpec, Path]]:
+        found = []
+        for embedder in self.embedders.values():
+            try:
+                found.append((embedder.spec, weights_path(embedder.spec)))
+            except ApiError:
+                continue
+        return found
+
+    def embedder(self, name: str) -> Embedder:
+        if name not in self.embedders:
+            raise ApiError(404, f"model '{name}' not found")
+        return self.embedders[name]
+
+    async def embed(
+        self, name: str, texts: list[str], truncate: bool
+    ) -> tuple[list[list[float]], int, int]:
+        embedder = self.embedder(name)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._embed_thread, embedder.embed, texts, truncate)
 
     def path(self, spec: ModelSpec) -> Path:
         return model_path(spec, self.models_dir)
@@ -110,6 +135,7 @@ class ModelHost:
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
+        self._embed_thread.shutdown(wait=True, cancel_futures=True)
         if self.loaded is not None:
             self.loaded.close()
             self.loaded = None

@@ -22,6 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Stream
 
 from ..modelfetch import ModelSpec
+from .embedder import EmbedSpec
 from .engine import ApiError, Finish, LoadedModel, Piece, Sampling, grammar_for
 from .host import ModelHost
 
@@ -57,6 +58,24 @@ class GenerateRequest(_Completion, kw_only=True):
     raw: bool = False
 
 
+class EmbedRequest(msgspec.Struct, kw_only=True):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    input: str | list[str] = ""
+    truncate: bool = True
+    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: str | float | None = None
+
+
+class EmbeddingsRequest(msgspec.Struct, kw_only=True):
+    """The older /api/embeddings: one prompt, one vector, never truncated by the client."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    prompt: str = ""
+    options: dict[str, Any] | None = None
+    keep_alive: str | float | None = None
+
+
 class ShowRequest(msgspec.Struct):
     model: str = ""
     name: str = ""
@@ -80,6 +99,17 @@ def _now() -> str:
 
 
 def details(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": spec.family,
+        "families": [spec.family],
+        "parameter_size": spec.parameter_size,
+        "quantization_level": spec.quantization_level,
+    }
+
+
+def embed_details(spec: EmbedSpec) -> dict[str, Any]:
     return {
         "parent_model": "",
         "format": "gguf",
@@ -214,6 +244,7 @@ async def version() -> dict[str, str]:
 async def tags(state: State) -> dict[str, Any]:
     host: ModelHost = state.host
     specs = await asyncio.to_thread(host.available)
+    embedders = await asyncio.to_thread(host.available_embedders)
     models = [
         {
             "name": spec.name,
@@ -224,6 +255,16 @@ async def tags(state: State) -> dict[str, Any]:
             "details": details(spec),
         }
         for spec in specs
+    ] + [
+        {
+            "name": spec.name,
+            "model": spec.name,
+            "modified_at": _modified_at(path),
+            "size": spec.size,
+            "digest": spec.sha256,
+            "details": embed_details(spec),
+        }
+        for spec, path in embedders
     ]
     return {"models": models}
 
@@ -232,7 +273,10 @@ async def tags(state: State) -> dict[str, Any]:
 async def show(request: Request, state: State) -> dict[str, Any]:
     body = decode_body(await request.body(), ShowRequest)
     host: ModelHost = state.host
-    spec = await host.find(body.model or body.name)
+    name = body.model or body.name
+    if name in host.embedders:
+        return await _show_embedder(host, name)
+    spec = await host.find(name)
     metadata = await host.metadata(spec)
     template = metadata.get("tokenizer.chat_template", "")
     parameters = f"num_ctx {host.n_ctx}\nnum_thread {host.n_threads}"
@@ -248,24 +292,56 @@ async def show(request: Request, state: State) -> dict[str, Any]:
     }
 
 
+async def _show_embedder(host: ModelHost, name: str) -> dict[str, Any]:
+    spec = host.embedder(name).spec
+    available = dict(await asyncio.to_thread(host.available_embedders))
+    if spec not in available:
+        raise ApiError(404, f"model '{name}' not found")
+    parameters = f"num_ctx {spec.context}"
+    return {
+        "modelfile": f"FROM {available[spec]}\nPARAMETER {parameters}\n",
+        "parameters": parameters,
+        "template": "",
+        "details": embed_details(spec),
+        "model_info": {"general.architecture": spec.family, "bert.context_length": spec.context},
+        "capabilities": ["embedding"],
+        "modified_at": _modified_at(available[spec]),
+    }
+
+
 @get("/api/ps")
 async def ps(state: State) -> dict[str, Any]:
     host: ModelHost = state.host
-    loaded = host.loaded
-    if loaded is None:
-        return {"models": []}
-    spec = loaded.spec
-    model = {
-        "name": spec.name,
-        "model": spec.name,
-        "size": spec.size,
-        "digest": spec.sha256,
-        "details": details(spec),
-        "expires_at": NEVER,
-        "size_vram": 0,
-        "context_length": host.n_ctx,
-    }
-    return {"models": [model]}
+    models = []
+    if host.loaded is not None:
+        spec = host.loaded.spec
+        models.append(
+            {
+                "name": spec.name,
+                "model": spec.name,
+                "size": spec.size,
+                "digest": spec.sha256,
+                "details": details(spec),
+                "expires_at": NEVER,
+                "size_vram": 0,
+                "context_length": host.n_ctx,
+            }
+        )
+    for embedder in host.embedders.values():
+        if embedder.loaded_at:
+            models.append(
+                {
+                    "name": embedder.spec.name,
+                    "model": embedder.spec.name,
+                    "size": embedder.spec.size,
+                    "digest": embedder.spec.sha256,
+                    "details": embed_details(embedder.spec),
+                    "expires_at": NEVER,
+                    "size_vram": 0,
+                    "context_length": embedder.spec.context,
+                }
+            )
+    return {"models": models}
 
 
 @post("/api/chat", status_code=200)
@@ -303,6 +379,41 @@ async def generate(request: Request) -> Response[Any] | Stream:
     return await respond(request, spec, chosen, GENERATE, body.stream is not False, body.logprobs)
 
 
+def _unit(vector: list[float], dimensions: int | None) -> list[float]:
+    """Ollama cuts a vector to `dimensions` and normalises it again."""
+    if dimensions is None or dimensions >= len(vector):
+        return vector
+    cut = vector[:dimensions]
+    norm = sum(v * v for v in cut) ** 0.5 or 1.0
+    return [v / norm for v in cut]
+
+
+@post("/api/embed", status_code=200)
+async def embed(request: Request, state: State) -> dict[str, Any]:
+    body = decode_body(await request.body(), EmbedRequest)
+    started = time.perf_counter_ns()
+    # Ollama answers an empty string with no vectors: the model is only loaded.
+    texts = ([body.input] if body.input else []) if isinstance(body.input, str) else body.input
+    vectors, tokens, load_ns = await state.host.embed(body.model, texts, body.truncate)
+    return {
+        "model": body.model,
+        "embeddings": [_unit(v, body.dimensions) for v in vectors],
+        "total_duration": time.perf_counter_ns() - started,
+        "load_duration": load_ns,
+        "prompt_eval_count": tokens,
+    }
+
+
+@post("/api/embeddings", status_code=200)
+async def embeddings(request: Request, state: State) -> dict[str, Any]:
+    body = decode_body(await request.body(), EmbeddingsRequest)
+    if not body.prompt:
+        state.host.embedder(body.model)
+        return {"embedding": []}
+    vectors, _, _ = await state.host.embed(body.model, [body.prompt], True)
+    return {"embedding": vectors[0]}
+
+
 def _api_error(request: Request, exc: ApiError) -> Response[dict[str, str]]:
     return error_response(exc.status, exc.message)
 
@@ -317,7 +428,7 @@ def _internal_error(request: Request, exc: Exception) -> Response[dict[str, str]
 
 def create_app(host: ModelHost) -> Litestar:
     return Litestar(
-        route_handlers=[root, version, tags, show, ps, chat, generate],
+        route_handlers=[root, version, tags, show, ps, chat, generate, embed, embeddings],
         state=State({"host": host}),
         exception_handlers={
             ApiError: _api_error,

@@ -31,6 +31,7 @@ from .chaining import ChainingStore
 from .classifications import ClassificationStore
 from .extractions import ExtractionStore
 from .files import FileStore
+from .learning import LearningStore
 from .webhooks import DELIVERED, PENDING, SENDING, WebhookStore
 
 __all__ = [
@@ -54,7 +55,9 @@ __all__ = [
 ]
 
 
-class Store(ClassificationStore, FileStore, ChainingStore, ExtractionStore, WebhookStore):
+class Store(
+    ClassificationStore, FileStore, LearningStore, ChainingStore, ExtractionStore, WebhookStore
+):
     """Every resource's statements over one connection."""
 
 

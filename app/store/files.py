@@ -82,14 +82,14 @@ class FileStore(StoreBase):
     def get_batch(self, cls_id: str, batch_id: str) -> dict[str, Any] | None:
         return self._row(
             f"SELECT {_BATCH_COLUMNS} {_BATCH_JOINS}"
-            " WHERE b.id = ? AND b.classification_id = ? GROUP BY b.id",
+            " WHERE b.id = ? AND b.classification_id = ? AND b.examples_for IS NULL GROUP BY b.id",
             [batch_id, cls_id],
         )
 
     def list_batches(self, cls_id: str) -> list[dict[str, Any]]:
         return self._rows(
             f"SELECT {_BATCH_COLUMNS} {_BATCH_JOINS}"
-            " WHERE b.classification_id = ? GROUP BY b.id ORDER BY b.id",
+            " WHERE b.classification_id = ? AND b.examples_for IS NULL GROUP BY b.id ORDER BY b.id",
             [cls_id],
         )
 
@@ -100,7 +100,10 @@ class FileStore(StoreBase):
         )
 
     def get_file(self, file_id: str, cls_id: str | None = None) -> dict[str, Any] | None:
-        sql = f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.id = ?"
+        """A file to classify (never an example file)."""
+        sql = (
+            f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.id = ? AND f.example_category_id IS NULL"
+        )
         params = [file_id]
         if cls_id is not None:
             sql += " AND f.classification_id = ?"
@@ -148,7 +151,9 @@ class FileStore(StoreBase):
         model_name: str,
         confidence_sources: dict[str, float] | None = None,
         evidence: dict[str, Any] | None = None,
+        source: str = "model",
     ) -> bool:
+        """The machine verdict; `source` says who made it: "model" or "examples" alone."""
         with self.db.atomic():
             recorded = self._finish(
                 file_id,
@@ -161,6 +166,7 @@ class FileStore(StoreBase):
                     "model_evidence": json.dumps(evidence) if evidence else None,
                     "model_reasoning": reasoning,
                     "model_name": model_name,
+                    "model_source": source,
                     "error": None,
                     "run_after": None,
                     "finished_at": now_iso(),
@@ -219,12 +225,14 @@ class FileStore(StoreBase):
     # The user's side: override and redo ----------------------------------------------
 
     def override_file(self, file_id: str, category_id: str | None) -> None:
+        """A person's verdict, and so the file's label."""
         with self.db.atomic():
             self.db.execute(
                 "UPDATE files SET overridden = 1, override_category_id = ?, overridden_at = ?"
                 " WHERE id = ?",
                 [category_id, now_iso(), file_id],
             )
+            self._record_check(file_id, "override")
             self._verdict_changed(file_id)
 
     def redo_file(self, file_id: str) -> None:
@@ -239,8 +247,9 @@ class FileStore(StoreBase):
             "UPDATE files SET status = ?, attempts = 0, run_token = NULL, run_after = NULL,"
             " error = NULL, model_category_id = NULL, model_confidence = NULL,"
             " model_confidence_sources = NULL, model_evidence = NULL,"
-            " model_reasoning = NULL, model_name = NULL, overridden = 0,"
-            " override_category_id = NULL, overridden_at = NULL, started_at = NULL,"
+            " model_reasoning = NULL, model_name = NULL, model_source = NULL, overridden = 0,"
+            " override_category_id = NULL, overridden_at = NULL, confirmed_at = NULL,"
+            " checked_at = NULL, started_at = NULL,"
             " finished_at = NULL WHERE id = ?",
             [QUEUED, file_id],
         )

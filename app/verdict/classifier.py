@@ -30,6 +30,7 @@ from .confidence import (
     reasoning_probability,
 )
 from .evidence import Weighing
+from .examples import Learned, Learner
 from .guard import strip_orders
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,51 @@ class Verdict:
     reasoning: str
     confidence_sources: dict[str, float]
     # What was weighed, to show why and to re-weigh offline (app.evaluation): the model's
-    # answer and its probabilities by name, and the keywords found by category.
+    # answer and its probabilities by name, the keywords found by category, and what the
+    # examples said (their probabilities and the nearest ones).
     evidence: dict[str, Any]
+    source: str = "model"  # or "examples": they decided alone, the model was not asked
 
 
-def explain(answer: Answer, chosen: str, found: list[keywords.Match]) -> str:
-    """The model's reasoning and the keywords weighed with it; when the verdict is not the
-    model's answer, that comes first."""
+def explain(
+    answer: Answer, chosen: str, found: list[keywords.Match], learned: Learned | None = None
+) -> str:
+    """The model's reasoning and the keywords (and examples) weighed with it; when the
+    verdict is not the model's answer, that comes first."""
     words = "; ".join(f"{m.category}: {', '.join(m.words)}" for m in found) or "none"
     if chosen == answer.category:
         return f"{answer.reasoning} Keywords found: {words}." if found else answer.reasoning
+    weighed = f"the keywords found ({words})"
+    if learned is not None:
+        weighed += f" and {learned.examples} labelled examples"
     return (
-        f"{chosen}, not the model's {answer.category}, once the keywords found ({words}) are"
-        f" weighed. The model: {answer.reasoning}"
+        f"{chosen}, not the model's {answer.category}, once {weighed} are weighed."
+        f" The model: {answer.reasoning}"
     )
+
+
+def like_examples(learned: Learned, chosen: str) -> str:
+    """The reasoning of a verdict the examples made alone: which labelled files it is like."""
+    like = learned.like(chosen)
+    if not like:
+        return f"Filed as {chosen} by what the labelled examples learned."
+    names = ", ".join(n.file_name for n in like[:2])
+    shown = len(learned.nearest)
+    return f"Like {len(like)} of the {shown} nearest files filed as {chosen}, e.g. {names}."
+
+
+def examples_evidence(learned: Learned | None) -> dict[str, Any] | None:
+    if learned is None:
+        return None
+    return {
+        "count": learned.examples,
+        "probabilities": {n: round(p, 6) for n, p in learned.probabilities.items()},
+        "nearest": [
+            {"file_id": n.file_id, "file_name": n.file_name, "category": n.category,
+             "similarity": n.similarity}
+            for n in learned.nearest
+        ],
+    }  # fmt: skip
 
 
 def answer_schema(category_names: list[str]) -> dict[str, Any]:
@@ -97,12 +129,18 @@ class Classifier:
         retries: int = 2,
         weighing: Weighing | None = None,
         text_tokens: int | None = None,
+        learner: Learner | None = None,
+        sure: float = 0.9,
     ):
         self.model = model
         self.prompts = prompts
         self.retries = retries
         self.weighing = weighing or Weighing()
         self.text_tokens = text_tokens  # None: the model sees all the text it is given
+        self.learner = learner or Learner()
+        # The examples alone decide, and the model is not asked, when they give a name this
+        # much probability (above 1: never).
+        self.sure = sure
 
     def _render(
         self, classification: dict[str, Any], text: str
@@ -117,11 +155,37 @@ class Classifier:
             found,
         )
 
-    async def classify(self, classification: dict[str, Any], text: str) -> Verdict:
+    def _from_examples(
+        self, categories: list[dict[str, Any]], found: list[keywords.Match], learned: Learned
+    ) -> Verdict | None:
+        """The verdict of sure examples, weighed with the keywords; None when they are not
+        sure enough, or the keywords pull elsewhere."""
+        top, probability = learned.top()
+        if probability < self.sure:
+            return None
+        chosen, confidence = self.weighing.verdict(
+            None, found, categories, NONE, top, learned.probabilities
+        )
+        if chosen != top:
+            return None
+        by_name = {c["name"]: c["id"] for c in categories}
+        evidence = {
+            "decided_by": "examples",
+            "keywords_found": {m.category: list(m.words) for m in found},
+            "examples": examples_evidence(learned),
+        }
+        reasoning = like_examples(learned, chosen)
+        return Verdict(by_name.get(chosen), confidence, reasoning, {}, evidence, "examples")
+
+    async def classify(
+        self, classification: dict[str, Any], text: str, learned: Learned | None = None
+    ) -> Verdict:
         categories = classification["categories"]
         by_name = {c["name"]: c["id"] for c in categories}
         schema = answer_schema(list(by_name))
         system, user, found = await asyncio.to_thread(self._render, classification, text)
+        if learned is not None and (verdict := self._from_examples(categories, found, learned)):
+            return verdict
         problem = ""
         for attempt in range(self.retries + 1):
             reply = await self.model.chat_json(system, user, schema, attempt)
@@ -147,13 +211,16 @@ class Classifier:
                     sources[source] = value
             model = category_distribution(reply.tokens, names) or {answer.category: 1.0}
             chosen, confidence = self.weighing.verdict(
-                model, found, categories, NONE, answer.category
-            )
-            reasoning = explain(answer, chosen, found)
+                model, found, categories, NONE, answer.category,
+                learned.probabilities if learned else None,
+            )  # fmt: skip
+            reasoning = explain(answer, chosen, found, learned)
             evidence = {
+                "decided_by": "model",
                 "model_answer": answer.category,
                 "model_probabilities": {n: round(p, 6) for n, p in model.items()},
                 "keywords_found": {m.category: list(m.words) for m in found},
+                "examples": examples_evidence(learned),
             }
             return Verdict(by_name.get(chosen), confidence, reasoning, sources, evidence)
         raise InvalidAnswer(

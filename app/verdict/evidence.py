@@ -11,7 +11,10 @@ verdict (its top) and the confidence (its top's probability):
 - for each of the category's keywords, naive-Bayes style: present, log(hit/stray); absent,
   log((1 - stray) / (1 - hit)) against it, where `hit` is how often a category's document
   carries one of its keywords and `stray` how often another document does. A category with
-  no keywords, and none, get no keyword score.
+  no keywords, and none, get no keyword score;
+- once labelled examples teach it, their probability for the name (app.verdict.examples),
+  times `examples_weight`. When the examples alone are sure, the model is not asked and its
+  term is left out.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Weighing:
     model_weight: float = 0.2
     hit_rate: float = 0.5
     stray_rate: float = 0.05
+    examples_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.stray_rate < self.hit_rate < 1:
@@ -39,16 +43,22 @@ class Weighing:
             )
         if self.model_weight < 0:
             raise ValueError(f"DOCSORT_MODEL_WEIGHT cannot be negative (got {self.model_weight})")
+        if self.examples_weight < 0:
+            raise ValueError(
+                f"DOCSORT_EXAMPLES_WEIGHT cannot be negative (got {self.examples_weight})"
+            )
 
     def posterior(
         self,
-        model: dict[str, float],
+        model: dict[str, float] | None,
         found: list[Match],
         categories: list[dict[str, Any]],
         none: str,
+        learned: dict[str, float] | None = None,
     ) -> dict[str, float]:
         """P(name) for each category name and `none`, from the model's probabilities
-        (`model`, by name; missing names get FLOOR) and the keywords `found`."""
+        (`model`, by name; missing names get FLOOR; None: the model was not asked), the
+        keywords `found` and the examples' probabilities (`learned`, by name)."""
         present = math.log(self.hit_rate / self.stray_rate)
         absent = math.log((1 - self.stray_rate) / (1 - self.hit_rate))
         hits = {match.category: len(match.words) for match in found}
@@ -58,8 +68,8 @@ class Weighing:
             total = len(category.get("keywords") or [])
             found_here = hits.get(name, 0)
             keyword_score = found_here * present - (total - found_here) * absent
-            scores[name] = self._model_score(model, name) + keyword_score
-        scores[none] = self._model_score(model, none)
+            scores[name] = self._score(model, learned, name) + keyword_score
+        scores[none] = self._score(model, learned, none)
         top = max(scores.values())
         weights = {name: math.exp(score - top) for name, score in scores.items()}
         total_weight = sum(weights.values())
@@ -67,16 +77,25 @@ class Weighing:
 
     def verdict(
         self,
-        model: dict[str, float],
+        model: dict[str, float] | None,
         found: list[Match],
         categories: list[dict[str, Any]],
         none: str,
         answer: str,
+        learned: dict[str, float] | None = None,
     ) -> tuple[str, float]:
-        """The posterior's top name and its probability; a tie goes to the model's `answer`."""
-        posterior = self.posterior(model, found, categories, none)
+        """The posterior's top name and its probability; a tie goes to `answer` (the
+        model's, or the examples' when the model was not asked)."""
+        posterior = self.posterior(model, found, categories, none, learned)
         chosen = max(posterior, key=lambda name: (posterior[name], name == answer))
         return chosen, posterior[chosen]
 
-    def _model_score(self, model: dict[str, float], name: str) -> float:
-        return self.model_weight * math.log(max(model.get(name, 0.0), FLOOR))
+    def _score(
+        self, model: dict[str, float] | None, learned: dict[str, float] | None, name: str
+    ) -> float:
+        score = 0.0
+        if model is not None:
+            score += self.model_weight * math.log(max(model.get(name, 0.0), FLOOR))
+        if learned:
+            score += self.examples_weight * math.log(max(learned.get(name, 0.0), FLOOR))
+        return score
