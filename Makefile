@@ -8,6 +8,9 @@ LLAMA_VERSION := 0.3.36
 TEST_MODEL ?= qwen2.5-coder:1.5b
 EVAL_DIR ?= ../shared/eval/dev
 LIMIT ?=
+EXAMPLES ?=
+LEARN ?=
+SEED ?= 0
 
 .PHONY: run test eval lint model-server clean
 
@@ -15,10 +18,12 @@ run: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app run
 
-# Classify a labelled folder like the API would; reports go to reports/. LIMIT=n: first n files.
+# Classify a labelled folder like the API would; reports go to reports/. LIMIT=n: first n files;
+# EXAMPLES=k: k files a category given as examples first; LEARN=1: every verdict checked in turn.
 eval: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
-	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT))
+	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT)) \
+		$(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(LEARN),--learn) --seed $(SEED)
 
 # The model server's own tests use the small model; the end-to-end ones TEST_MODEL.
 test: $(DEPS) $(LLAMA)

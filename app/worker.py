@@ -57,6 +57,7 @@ class Worker:
         self.extractor = extractor
         self.extract_tokens = extract_tokens
         self._loops = Loops(self.process_one, "worker", poll_seconds)
+        self._anchors: dict[tuple[str, str], np.ndarray] = {}
 
     def wake(self) -> None:
         self._loops.wake()
@@ -114,16 +115,30 @@ class Worker:
         if vector is None:
             return None
         rows = await self.store.labelled_vectors(job["classification_id"], self.embed_model)
-        mean = await self.store.mean_vector(job["classification_id"], self.embed_model)
         names = {c["id"]: c["name"] for c in classification["categories"]}
         examples = [
             Example(r["id"], r["file_name"], names.get(r["label_id"], NONE), r["vector"])
             for r in rows
             if r["id"] != job["id"] and (r["label_id"] is None or r["label_id"] in names)
         ]
+        if not examples:
+            return None
+        mean = await self.store.mean_vector(job["classification_id"], self.embed_model)
+        anchors = [
+            Example(c["id"], c["name"], c["name"], await self._anchor(c))
+            for c in classification["categories"]
+        ]
         return await asyncio.to_thread(
-            self.classifier.learner.learn, examples, mean, vector, [*names.values(), NONE]
+            self.classifier.learner.learn, examples, anchors, mean, vector, [*names.values(), NONE]
         )
+
+    async def _anchor(self, category: dict[str, Any]) -> np.ndarray:
+        """A category's description embedded, once per wording while the process runs."""
+        text = f"{category['name']}: {category['description']}".strip()
+        key = (self.embed_model, text)
+        if key not in self._anchors:
+            self._anchors[key] = np.asarray(await self.classifier.model.embed(text), np.float32)
+        return self._anchors[key]
 
     async def _read(self, job: dict[str, Any]) -> Document | None:
         """The file's text, its document info stored; None when it failed (and is stored so)."""

@@ -16,12 +16,14 @@ from litestar.testing import AsyncTestClient
 
 from app.api import create_app
 from app.model import ModelClient
+from app.modelserver.embedder import EMBED_MODELS
 
 from .conftest import INBOX, ROOT, upload
 from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, TAX_RECEIPT, UNRELATED, pdf_bytes
 from .modelserver_fixture import free_port
 
 pytestmark = pytest.mark.model
+EMBED_MODEL = next(iter(EMBED_MODELS))
 
 # The logic tests' inbox, with keywords for Receipt as a user would give them: without any,
 # the 1.5B model alone tips between none and Receipt for a recipe (an old sense of the word).
@@ -213,3 +215,46 @@ def test_sigterm_stops_the_bundled_model_server_it_started(tmp_path, classify_se
         process.wait(timeout=60)
     wait_for(lambda: not model_servers(), 30)
     assert model_servers() == []
+
+
+GERMAN_INVOICES = [
+    "Müller & Söhne GmbH, Hauptstraße 5, 80331 München\nRechnung Nr. 2026-0117\n"
+    "Rechnungsdatum: 03.02.2026\nKunde: Schmidt Bürobedarf KG, Kundennummer 4471\n"
+    "Pos. 1  Schreibtischstuhl Ergo  2 x 189,00 EUR  378,00 EUR\n"
+    "Pos. 2  Lieferung und Montage  1 x 45,00 EUR  45,00 EUR\n"
+    "Nettobetrag 423,00 EUR  zzgl. 19 % MwSt. 80,37 EUR\nGesamtbetrag 503,37 EUR\n"
+    "Zahlbar innerhalb von 14 Tagen ohne Abzug auf IBAN DE44 7002 0270 0012 3456 78.",
+    "Elektro Weber e.K., Industriestr. 12, 50667 Köln\nRECHNUNG 88213\nDatum 17.03.2026\n"
+    "An: Hausverwaltung Klein, Ringstraße 3, Bonn\nLeistungszeitraum März 2026\n"
+    "Austausch Sicherungskasten, 6 Std. à 62,00 EUR = 372,00 EUR\n"
+    "Material laut Aufstellung 214,50 EUR\nSumme netto 586,50 EUR, USt 19 % 111,44 EUR\n"
+    "Rechnungsbetrag 697,94 EUR. Bitte überweisen Sie den Betrag bis zum 31.03.2026.",
+    "Druckerei Hoffmann, Am Markt 9, 04109 Leipzig\nRechnung Nummer R-5530\n"
+    "Rechnungsdatum 09.04.2026, Lieferdatum 07.04.2026\nEmpfänger: Verein Sportfreunde e.V.\n"
+    "500 Flyer A5 farbig 129,00 EUR\n100 Plakate A2 210,00 EUR\nZwischensumme 339,00 EUR\n"
+    "MwSt. 19 % 64,41 EUR\nZu zahlender Betrag 403,41 EUR, fällig am 23.04.2026.\n"
+    "Bankverbindung: Sparkasse Leipzig, IBAN DE12 8605 5592 1090 0000 00.",
+]
+
+
+async def test_two_german_invoices_teach_docsort_a_third(settings, store, classify_server):
+    model = ModelClient(classify_server.url, classify_server.model, embed_model=EMBED_MODEL)
+    app = create_app(settings, store, model, run_worker=False)
+    async with AsyncTestClient(app=app, timeout=120) as client:
+        inbox = (await client.post("/v1/classifications", json=SORTING)).json()["classification"]
+        invoice = inbox["categories"][0]
+        url = f"/v1/classifications/{inbox['id']}/categories/{invoice['id']}/examples"
+        given = {f"rechnung-{i}.txt": text.encode() for i, text in enumerate(GERMAN_INVOICES[:2])}
+        response = await client.post(url, files=[("files", (n, b)) for n, b in given.items()])
+        assert response.status_code == 202
+        assert await app.state.worker.drain() == 2
+        examples = (await client.get(url)).json()["examples"]
+        assert [e["status"] for e in examples] == ["processed", "processed"]
+        batch = await upload(client, inbox["id"], {"neu.txt": GERMAN_INVOICES[2].encode()})
+        assert await app.state.worker.drain() == 1
+        view = await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")
+        file = view.json()["files"][0]
+    assert file["classified_category_name"] == "Invoice", file["classification_reasoning"]
+    nearest = file["model_verdict"]["evidence"]["examples"]["nearest"]
+    assert {n["file_id"] for n in nearest} == {e["id"] for e in examples}
+    assert all(n["category"] == "Invoice" for n in nearest)

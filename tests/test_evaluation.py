@@ -10,10 +10,11 @@ from app.evaluation import __main__ as command
 from app.evaluation import metrics
 from app.evaluation.html_report import render_html
 from app.evaluation.report import render_text, summarise, write_reports
-from app.evaluation.runner import load_folder, run_folder, to_row
+from app.evaluation.runner import Plan, load_folder, run_folder, to_row
 from app.settings import Settings
 
 from .conftest import INBOX, ROOT, FakeModel
+from .test_learning import LearningModel
 
 LABELS = ["A", "B", "C", "none"]
 EXPECTED = ["A", "A", "B", "none", "B"]
@@ -287,3 +288,54 @@ def test_command_prints_and_writes_the_reports(tmp_path, monkeypatch, capsys):
     assert "2 of 3 files, --limit 2" in out and "(fake server)" in out
     written = sorted(p.suffix for p in (tmp_path / "reports").iterdir())
     assert written == [".html", ".json", ".txt"]
+
+
+def german_folder(path: Path, per_category: int = 8) -> Path:
+    """Documents the fake model cannot place (it looks for the English names), each kind with
+    words of its own, so only what the examples teach gets them right."""
+    (path / "docs").mkdir(parents=True)
+    words = {
+        "Invoice": "Rechnung Nummer Betrag faellig Zahlung Summe",
+        "Contract": "Vertrag Parteien Klausel Laufzeit Haftung",
+        "Receipt": "Kasse Bon bezahlt danke Einkauf Filiale",
+    }
+    lines = ["file,expected_category"]
+    for category, text in words.items():
+        for i in range(per_category):
+            name = f"{category.lower()}-{i}.txt"
+            (path / "docs" / name).write_text(f"{text} {i} Seite {i * 7}")
+            lines.append(f"{name},{category}")
+    (path / "labels.csv").write_text("\n".join(lines) + "\n")
+    (path / "classification.json").write_text(json.dumps(INBOX))
+    return path
+
+
+async def test_learning_run_checks_each_verdict_and_learns(tmp_path):
+    folder = load_folder(german_folder(tmp_path / "eval"))
+    settings = Settings(data_dir=tmp_path / "data", prompts_dir=ROOT / "prompts")
+    rows = await run_folder(folder, settings, LearningModel(), None, Plan(learn=True, seed=3))
+    assert [r["position"] for r in rows] == list(range(24))
+    assert sorted(r["file"] for r in rows) == sorted(folder.expected)
+    assert rows != sorted(rows, key=lambda r: r["file"])  # shuffled by the seed
+    first, second = rows[:12], rows[12:]
+    assert sum(r["corrected"] for r in second) < sum(r["corrected"] for r in first)
+    assert any(r["source"] == "examples" for r in second)
+    report = summarise(rows, folder.categories, META)
+    stream = report["stream"]
+    assert stream["corrections"] == sum(r["corrected"] for r in rows)
+    assert stream["second_half_accuracy"] > 0.8 and len(stream["moving_accuracy"]) == 24
+    assert "per 100 files" in render_text(report)
+    html = render_html(report)
+    ET.fromstring(html.split("\n", 1)[1])
+    assert "accuracy along the stream" in html
+
+
+async def test_examples_run_gives_k_files_a_category_first(tmp_path):
+    folder = load_folder(german_folder(tmp_path / "eval"))
+    settings = Settings(data_dir=tmp_path / "data", prompts_dir=ROOT / "prompts")
+    model = LearningModel()
+    rows = await run_folder(folder, settings, model, None, Plan(examples=2))
+    assert len(rows) == 24 - 3 * 2
+    assert "position" not in rows[0]
+    assert sum(r["got"] == r["expected"] for r in rows) == len(rows)
+    assert summarise(rows, folder.categories, META)["by_source"]["examples"]["files"] > 0

@@ -1,4 +1,4 @@
-"""python -m app.evaluation [DIR] [--limit N] [--out reports/]
+"""python -m app.evaluation [DIR] [--limit N] [--examples K | --learn] [--seed S] [--out reports/]
 
 Picks the model server like `make run` (Ollama at OLLAMA_HOST, else the bundled one, stopped
 at the end), classifies DIR in a throwaway data folder, prints the report and writes it as
@@ -21,7 +21,7 @@ from ..model import ModelClient
 from ..settings import Settings
 from . import reweigh
 from .report import render_text, summarise, write_reports
-from .runner import fingerprint, load_folder, run_folder
+from .runner import Plan, fingerprint, load_folder, run_folder
 
 DEFAULT_DIR = Path("../shared/eval/dev")
 
@@ -38,7 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--limit", type=positive, help="only the first N labelled files")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="default: reports/")
+    parser.add_argument(
+        "--examples", type=positive, help="give K files of each category as examples first"
+    )
+    parser.add_argument(
+        "--learn", action="store_true", help="stream the files, checking each verdict"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the order examples are drawn in")
     args = parser.parse_args(argv)
+    if args.examples and args.learn:
+        parser.error("--examples and --learn are two runs: choose one")
+    plan = Plan(args.examples or 0, args.learn, args.seed)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     env = Settings.from_env()
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         model = ModelClient(
             normalise_host(env.ollama_host), env.model, env.model_timeout, env.embed_model
         )
-        rows = asyncio.run(run_folder(folder, settings, model))
+        rows = asyncio.run(run_folder(folder, settings, model, plan=plan))
     meta = {
         "folder": str(args.folder),
         "labelled": folder.total,
@@ -63,13 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         "text_tokens": env.text_tokens,
         "keyword_text_tokens": env.keyword_text_tokens,
         "answer_retries": env.answer_retries,
+        "embed_model": env.embed_model,
+        "examples": plan.examples,
+        "learn": plan.learn,
+        "seed": plan.seed,
         "started": started.isoformat(timespec="seconds"),
         "wall_seconds": time.monotonic() - clock,
     }
     weighings = reweigh.compare(rows, folder.classification["categories"], env.weighing)
     report = summarise(rows, folder.categories, meta, weighings)
     print(render_text(report))
-    stem = f"eval-{args.folder.resolve().name}-{started:%Y%m%d-%H%M%S}"
+    kind = f"-examples{plan.examples}" if plan.examples else ("-learn" if plan.learn else "")
+    stem = f"eval-{args.folder.resolve().name}{kind}-{started:%Y%m%d-%H%M%S}"
     for path in write_reports(report, args.out, stem):
         print(f"wrote {path}")
     return 0

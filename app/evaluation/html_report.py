@@ -115,6 +115,61 @@ def _diagram(name: str, cal: dict) -> str:
     return "".join(parts)
 
 
+# Geometry of the accuracy-along-the-stream plot.
+STREAM_WIDTH, STREAM_HEIGHT = 560, 160
+
+
+def _stream(report: dict) -> list[str]:
+    """A learning run: the moving accuracy along the stream (blue), the mean so far (grey),
+    and a tick under each file the examples decided alone."""
+    st = report.get("stream")
+    if not st:
+        return []
+    moving, n = st["moving_accuracy"], len(st["moving_accuracy"])
+    right = [r["got"] == r["expected"] for r in report["rows"]]
+    so_far = [sum(right[: i + 1]) / (i + 1) for i in range(n)]
+
+    def x(i: int) -> float:
+        return LEFT + i * STREAM_WIDTH / max(n - 1, 1)
+
+    def y(v: float) -> float:
+        return TOP + (1 - v) * STREAM_HEIGHT
+
+    def line(values: list[float], colour: str) -> str:
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        return f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+
+    ticks = "".join(
+        f'<line x1="{x(i):.1f}" y1="{y(0) + 4}" x2="{x(i):.1f}" y2="{y(0) + 10}" stroke="#1a7f37"/>'
+        for i, r in enumerate(report["rows"])
+        if r.get("source") == "examples"
+    )
+    svg = (
+        f'<svg width="{LEFT + STREAM_WIDTH + 16}" height="{TOP + STREAM_HEIGHT + 40}" role="img">'
+        "<title>accuracy along the stream</title>"
+        f'<rect x="{LEFT}" y="{TOP}" width="{STREAM_WIDTH}" height="{STREAM_HEIGHT}"'
+        ' fill="none" stroke="#8c959f"/>'
+        + line(so_far, "#8c959f") + line(moving, "#0969da") + ticks
+        + "".join(
+            f'<text x="{LEFT - 4}" y="{y(t) + 3}" font-size="10" text-anchor="end">{t}</text>'
+            for t in (0, 0.5, 1)
+        )
+        + f'<text x="{LEFT + STREAM_WIDTH / 2}" y="{y(0) + 26}" font-size="11"'
+        f' text-anchor="middle">files in stream order (1 to {n})</text></svg>'
+    )  # fmt: skip
+    return [
+        "<h2>Learning along the stream</h2>",
+        f"<p>{st['corrections']} corrections ({st['corrections_per_100']:.1f} per 100 files) ·"
+        f" accuracy {_num(st['accuracy'])}, second half {_num(st['second_half_accuracy'])} ·"
+        f" decided by the examples alone: {_num(st['from_examples'])}"
+        f" (second half {_num(st['second_half_from_examples'])}),"
+        f" right {_num(st['from_examples_right'])}</p>",
+        svg,
+        f'<p class="meta">Blue: accuracy over the last {st["window"]} files; grey: over all'
+        " files so far; green ticks: verdicts the examples made without the model.</p>",
+    ]
+
+
 def _weighings(report: dict) -> list[str]:
     if not report.get("weighings"):
         return []
@@ -150,6 +205,7 @@ def render_html(report: dict) -> str:
         f"<p>Accuracy <b>{_num(report['accuracy'])}</b> ({report['right']}/{report['files']})"
         f" · macro-F1 <b>{_num(report['macro_f1'])}</b> · seconds per file: median"
         f" {_num(s['median'], 1)}, p90 {_num(s['p90'], 1)}</p>",
+        *_stream(report),
         "<h2>Confusion matrix</h2>",
         _matrix(report["confusion"]),
         "<h2>Per category</h2>",

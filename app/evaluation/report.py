@@ -38,6 +38,16 @@ def summarise(
         cal = metrics.calibration([v for v, _ in pairs], [ok for _, ok in pairs])
         calibration[source] = asdict(cal)
     seconds = [r["seconds"] for r in rows if r["seconds"] is not None]
+    by_source = {}
+    for source in sorted({r.get("source") or "none" for r in rows}):
+        of_it = [r for r in rows if (r.get("source") or "none") == source]
+        times = [r["seconds"] for r in of_it if r["seconds"] is not None]
+        by_source[source] = {
+            "files": len(of_it),
+            "right": sum(r["got"] == r["expected"] for r in of_it),
+            "median_seconds": metrics.percentile(times, 0.5),
+            "p90_seconds": metrics.percentile(times, 0.9),
+        }
     return {
         "meta": meta,
         "files": len(rows),
@@ -52,10 +62,47 @@ def summarise(
             "p90": metrics.percentile(seconds, 0.9),
             "count": len(seconds),
         },
+        "by_source": by_source,
+        "stream": stream(rows) if rows and "position" in rows[0] else None,
         "weighings": weighings,
         "mistakes": [r for r, ok in zip(rows, right, strict=True) if not ok],
         "rows": rows,
     }
+
+
+WINDOW = 20  # files in the moving accuracy drawn along a stream
+
+
+def stream(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A learning run's figures: every verdict was checked in turn, so a wrong one was a
+    correction a person had to make."""
+    right = [r["got"] == r["expected"] for r in rows]
+    half = rows[len(rows) // 2 :]
+    half_right = right[len(rows) // 2 :]
+    moving = [
+        sum(right[max(0, i + 1 - WINDOW) : i + 1]) / min(i + 1, WINDOW) for i in range(len(rows))
+    ]
+    return {
+        "files": len(rows),
+        "corrections": sum(not ok for ok in right),
+        "corrections_per_100": 100 * sum(not ok for ok in right) / len(rows),
+        "accuracy": sum(right) / len(rows),
+        "second_half_files": len(half),
+        "second_half_accuracy": sum(half_right) / len(half) if half else None,
+        "from_examples": sum(r.get("source") == "examples" for r in rows) / len(rows),
+        "second_half_from_examples": (
+            sum(r.get("source") == "examples" for r in half) / len(half) if half else None
+        ),
+        "from_examples_right": _share(
+            [ok for r, ok in zip(rows, right, strict=True) if r.get("source") == "examples"]
+        ),
+        "moving_accuracy": moving,
+        "window": WINDOW,
+    }
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
 
 
 def num(value: float | None, digits: int = 3) -> str:
@@ -81,8 +128,13 @@ def table(header: list[str], body: list[list[str]], align: str = "") -> list[str
 def _header(report: dict) -> list[str]:
     m = report["meta"]
     limit = f", --limit {m['limit']}" if m["limit"] else ""
+    plan = ""
+    if m.get("examples"):
+        plan = f", after {m['examples']} examples per category (seed {m['seed']})"
+    if m.get("learn"):
+        plan = f", streamed and checked as a person would (seed {m['seed']})"
     return [
-        f"docsort eval of {m['folder']}: {report['files']} of {m['labelled']} files{limit}",
+        f"docsort eval of {m['folder']}: {report['files']} of {m['labelled']} files{limit}{plan}",
         f"model {m['model']} at {m['host']} ({m['server']})",
         f"prompts {m['prompts_hash']}, classification {m['classification_hash']},"
         f" text budget {m['text_tokens']} tokens (keywords {m['keyword_text_tokens']}),"
@@ -156,6 +208,33 @@ def _mistakes(report: dict) -> list[str]:
     return table(["file", "expected", "got", "confidence", "error"], body, "lllrl")
 
 
+def _sources(report: dict) -> list[str]:
+    """Who decided, with each path's accuracy and seconds per file."""
+    body = [
+        [source, str(b["files"]), str(b["right"]), num(b["right"] / b["files"]),
+         num(b["median_seconds"], 2), num(b["p90_seconds"], 2)]
+        for source, b in report.get("by_source", {}).items()
+    ]  # fmt: skip
+    return ["", *table(["decided by", "files", "right", "accuracy", "median s", "p90 s"], body)]
+
+
+def _stream(report: dict) -> list[str]:
+    st = report.get("stream")
+    if not st:
+        return []
+    return [
+        f"Learning: {st['files']} files streamed, each verdict checked (right: confirmed;"
+        " wrong: corrected) before the next",
+        f"corrections     {st['corrections']}  ({st['corrections_per_100']:.1f} per 100 files)",
+        f"accuracy        {num(st['accuracy'])} over the stream,"
+        f" {num(st['second_half_accuracy'])} over its second half"
+        f" ({st['second_half_files']} files)",
+        f"examples alone  {num(st['from_examples'])} of verdicts"
+        f" ({num(st['second_half_from_examples'])} of the second half), right"
+        f" {num(st['from_examples_right'])}",
+    ]
+
+
 def render_text(report: dict) -> str:
     s = report["seconds"]
     sections = [
@@ -169,7 +248,8 @@ def render_text(report: dict) -> str:
         ["Calibration (10 equal-width bins; files without a confidence left out)",
          *_calibration(report)],
         [f"Seconds per file: median {num(s['median'], 1)}, p90 {num(s['p90'], 1)}"
-         f" ({s['count']} files timed)"],
+         f" ({s['count']} files timed)", *_sources(report)],
+        _stream(report),
         _weighings(report),
         [f"Mistakes ({len(report['mistakes'])})", *_mistakes(report)],
     ]  # fmt: skip

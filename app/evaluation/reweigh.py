@@ -29,9 +29,9 @@ COLUMNS = ["weighing", "model weight", "hit rate", "stray rate", "right", "accur
            "macro-F1", "none P", "none R", "ECE"]  # fmt: skip
 
 
-def grid() -> list[Weighing]:
+def grid(examples_weight: float = 1.0) -> list[Weighing]:
     return [
-        Weighing(weight, hit, stray)
+        Weighing(weight, hit, stray, examples_weight)
         for weight, hit, stray in itertools.product(MODEL_WEIGHTS, HIT_RATES, STRAY_RATES)
         if stray < hit
     ]
@@ -51,18 +51,20 @@ def _verdict(
         for name, words in evidence["keywords_found"].items()
         if name in totals
     ]
-    return weighing.verdict(model, found, categories, NONE, evidence["model_answer"])
+    learned = (evidence.get("examples") or {}).get("probabilities")
+    return weighing.verdict(model, found, categories, NONE, evidence["model_answer"], learned)
 
 
 def score(
     rows: list[dict[str, Any]], categories: list[dict[str, Any]], weighing: Weighing | None
 ) -> dict[str, Any]:
-    """The headline figures of `rows` re-weighed. A row without evidence (a failed file, a
-    file with no text) keeps the verdict it got."""
+    """The headline figures of `rows` re-weighed. A row without the model's evidence (a
+    failed file, a file with no text, a verdict the examples made alone) keeps the verdict it
+    got."""
     expected, got, confidences = [], [], []
     for row in rows:
         expected.append(row["expected"])
-        if row.get("evidence"):
+        if (row.get("evidence") or {}).get("model_answer"):
             name, confidence = _verdict(weighing, row["evidence"], categories)
             got.append(name)
             confidences.append(confidence)
@@ -95,14 +97,16 @@ def compare(
     if not any(row.get("evidence") for row in rows):
         return None
     tried = sorted(
-        (score(rows, categories, w) for w in grid()),
+        (score(rows, categories, w) for w in grid(current.examples_weight)),
         key=lambda s: (-s["right"], -(s["macro_f1"] or 0)),
     )
     return {
         "current": score(rows, categories, current),
         "model_alone": score(rows, categories, None),
         "keywords_alone": score(
-            rows, categories, Weighing(0.0, current.hit_rate, current.stray_rate)
+            rows,
+            categories,
+            Weighing(0.0, current.hit_rate, current.stray_rate, current.examples_weight),
         ),
         "best": tried[:SHOWN],
     }

@@ -12,6 +12,7 @@ import asyncio
 import csv
 import hashlib
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from ..model import ModelClient
 from ..settings import Settings
 from ..store import AsyncStore
 from .metrics import FAILED
+
+PROCESSED = "processed"
 
 NONE = "none"
 
@@ -111,6 +114,7 @@ def to_row(file: dict[str, Any], expected: str) -> dict[str, Any]:
     verdict = file["model_verdict"] or {}
     return {
         "file": file["file_name"],
+        "source": file.get("verdict_source"),
         "expected": expected,
         "got": got,
         "status": file["status"],
@@ -130,10 +134,54 @@ def _checked(response: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def _upload(client: AsyncTestClient, folder: LabelledFolder, size: int) -> tuple[str, list]:
-    body = _checked(await client.post("/v1/classifications", json=folder.classification))
-    cls_id = body["classification"]["id"]
-    names = list(folder.expected)
+@dataclass(frozen=True)
+class Plan:
+    """What a run does besides classifying: `examples` files of each category given as
+    examples first, or (`learn`) every verdict checked as a person would, in the order of
+    `seed`."""
+
+    examples: int = 0
+    learn: bool = False
+    seed: int = 0
+
+    def split(self, folder: LabelledFolder) -> tuple[dict[str, list[str]], list[str]]:
+        """The example files by category, and the files to classify in order."""
+        names = list(folder.expected)
+        rng = random.Random(self.seed)
+        examples: dict[str, list[str]] = {}
+        if self.examples:
+            shuffled = rng.sample(names, len(names))
+            for category in folder.categories:
+                of_it = [n for n in shuffled if folder.expected[n] == category]
+                examples[category] = of_it[: self.examples]
+        given = {n for chosen in examples.values() for n in chosen}
+        rest = [n for n in names if n not in given]
+        if self.learn:
+            rest = rng.sample(rest, len(rest))
+        return examples, rest
+
+
+async def _give_examples(
+    client: AsyncTestClient, app: Any, folder: LabelledFolder, cls_id: str,
+    examples: dict[str, list[str]],
+) -> None:  # fmt: skip
+    """Upload each category's examples through the API and let the worker embed them."""
+    body = _checked(await client.get(f"/v1/classifications/{cls_id}"))
+    ids = {c["name"]: c["id"] for c in body["classification"]["categories"]}
+    for category, names in examples.items():
+        for i in range(0, len(names), 30):
+            parts = [
+                ("files", (n, (folder.path / "docs" / n).read_bytes())) for n in names[i : i + 30]
+            ]
+            url = f"/v1/classifications/{cls_id}/categories/{ids[category]}/examples"
+            _checked(await client.post(url, files=parts))
+    while await app.state.worker.process_one():
+        pass
+
+
+async def _upload(
+    client: AsyncTestClient, folder: LabelledFolder, size: int, names: list[str], cls_id: str
+) -> list[str]:
     batches = []
     for i in range(0, len(names), size):
         parts = [
@@ -141,7 +189,7 @@ async def _upload(client: AsyncTestClient, folder: LabelledFolder, size: int) ->
         ]
         body = _checked(await client.post(f"/v1/classifications/{cls_id}/batches", files=parts))
         batches.append(body["batch"]["id"])
-    return cls_id, batches
+    return batches
 
 
 async def _views(client: AsyncTestClient, cls_id: str, batches: list[str]) -> list[dict]:
@@ -152,33 +200,60 @@ async def _views(client: AsyncTestClient, cls_id: str, batches: list[str]) -> li
     return views
 
 
+async def _check(
+    client: AsyncTestClient, cls_id: str, file: dict[str, Any], expected: str, ids: dict
+) -> None:
+    """What a person reviewing the verdict does: confirm it if right, else correct it."""
+    url = f"/v1/classifications/{cls_id}/files/{file['id']}"
+    got = file["classified_category_name"] or NONE
+    if file["status"] != FAILED and got == expected:
+        _checked(await client.post(f"{url}/confirm"))
+    else:
+        _checked(await client.patch(url, json={"classified_category_id": ids.get(expected)}))
+
+
 async def run_folder(
     folder: LabelledFolder,
     settings: Settings,
     model: ModelClient,
     progress: TextIO | None = sys.stderr,
+    plan: Plan | None = None,
 ) -> list[dict[str, Any]]:
-    """Classify every labelled file with a fresh store under settings.data_dir; one row each,
-    in labels.csv order."""
+    """Classify the labelled files (less any given as examples) with a fresh store under
+    settings.data_dir; one row each, in labels.csv order, or in stream order when learning
+    (each row then says its `position` and whether it needed a correction)."""
+    plan = plan or Plan()
+    examples, names = plan.split(folder)
     store = AsyncStore(settings.db_path)
     app = create_app(settings, store, model, run_worker=False)
-    total = len(folder.expected)
+    rows: dict[str, dict[str, Any]] = {}
     try:
         async with AsyncTestClient(app=app, timeout=60) as client:
-            cls_id, batches = await _upload(client, folder, min(settings.max_files, 30))
-            meter = Progress(total, progress)
+            body = _checked(await client.post("/v1/classifications", json=folder.classification))
+            cls_id = body["classification"]["id"]
+            ids = {c["name"]: c["id"] for c in body["classification"]["categories"]}
+            await _give_examples(client, app, folder, cls_id, examples)
+            batches = await _upload(client, folder, min(settings.max_files, 30), names, cls_id)
+            meter = Progress(len(names), progress)
             meter.update(0)
-            while True:
-                views = await _views(client, cls_id, batches)
-                done = sum(
-                    v["batch"]["processed_count"] + v["batch"]["failed_count"] for v in views
-                )
-                meter.update(done)
-                if done == total:
-                    break
-                if not await app.state.worker.process_one():
+            while len(rows) < len(names):
+                for view in await _views(client, cls_id, batches):
+                    for file in view["files"]:
+                        if file["status"] not in (PROCESSED, FAILED) or file["id"] in rows:
+                            continue
+                        expected = folder.expected[file["file_name"]]
+                        rows[file["id"]] = to_row(file, expected)
+                        if plan.learn:
+                            await _check(client, cls_id, file, expected, ids)
+                meter.update(len(rows))
+                if len(rows) < len(names) and not await app.state.worker.process_one():
                     await asyncio.sleep(0.5)  # a file waits out a model-server backoff
     finally:
         store.close()
-    files = {f["file_name"]: f for v in views for f in v["files"]}
-    return [to_row(files[name], expected) for name, expected in folder.expected.items()]
+    by_name = {row["file"]: row for row in rows.values()}
+    ordered = [by_name[name] for name in names]
+    if plan.learn:
+        for position, row in enumerate(ordered):
+            row["position"] = position
+            row["corrected"] = row["got"] != row["expected"]
+    return ordered

@@ -4,9 +4,11 @@ for every verdict (hundreds of examples fit in milliseconds), so each new label 
 Vectors are centred on the classification's mean vector first: multilingual-e5's vectors
 share a large common direction, and only what is left tells kinds apart (measured on the dev
 set: from worst to best of the models tried). The classifier is a multinomial logistic
-regression; its probabilities are spread towards uniform while examples are few, and every
-category (and none) without an example keeps a floor, so a category nobody has labelled yet
-is not ruled out by the others' examples.
+regression, fitted on the examples and on each category's own description embedded
+(an anchor: so one category's examples already teach, against the others' descriptions).
+Its probabilities are spread towards uniform while examples are few, and every name without
+an example keeps a floor, so a category nobody has labelled yet is not ruled out by the
+others' examples.
 """
 
 from __future__ import annotations
@@ -79,33 +81,49 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, c: float, steps: in
 @dataclass(frozen=True)
 class Learner:
     c: float = 10.0  # the regression's inverse penalty
-    temperature: float = 1.0  # its scores are divided by this
+    temperature: float = 0.1  # its scores are divided by this (fitted on the dev set)
     floor: float = 0.02  # probability kept for a name with no example
-    ramp: float = 2.0  # examples per category at which it is trusted halfway
+    ramp: float = 0.0  # examples per category at which it is trusted halfway
+    # The score none gets when nobody has filed a file as none: a document none of the
+    # categories' scores reaches is none (the regression is unsure of it).
+    none_score: float = 0.0
 
     def learn(
-        self, examples: list[Example], mean: np.ndarray | None, vector: np.ndarray, names: list[str]
+        self,
+        examples: list[Example],
+        anchors: list[Example],
+        mean: np.ndarray | None,
+        vector: np.ndarray,
+        names: list[str],
     ) -> Learned | None:
         """The examples' probabilities for `vector` over `names` (the categories and none);
-        None until two names have examples, since one class teaches nothing."""
+        None without an example, or when examples and anchors span fewer than two names."""
         examples = [e for e in examples if e.category in names]
-        labelled = sorted({e.category for e in examples}, key=names.index)
-        if len(labelled) < 2:
+        anchors = [a for a in anchors if a.category in names]
+        taught = {e.category for e in examples}
+        labelled = sorted(taught | {a.category for a in anchors}, key=names.index)
+        open_none = NONE in names and NONE not in labelled
+        if not examples or len(labelled) < 2:
             return None
         centre = np.zeros_like(vector) if mean is None else mean
         x = unit(np.stack([e.vector for e in examples]) - centre)
         v = unit(vector - centre)
-        y = np.array([labelled.index(e.category) for e in examples])
-        weights, bias = fit_logistic(x, y, len(labelled), self.c)
+        train = unit(np.stack([e.vector for e in [*examples, *anchors]]) - centre)
+        y = np.array([labelled.index(e.category) for e in [*examples, *anchors]])
+        weights, bias = fit_logistic(train, y, len(labelled), self.c)
         scores = (v @ weights + bias) / self.temperature
+        if open_none:
+            scores = np.append(scores, self.none_score)
+            labelled = [*labelled, NONE]
         p = np.exp(scores - scores.max())
         p /= p.sum()
         per_category = len(examples) / (len(names) - 1)
-        trust = per_category / (per_category + self.ramp)
+        trust = per_category / (per_category + self.ramp) if self.ramp else 1.0
         missing = [n for n in names if n not in labelled]
+        labelled_p = dict(zip(labelled, p, strict=True))
         kept = 1.0 - self.floor * len(missing)
         probabilities = {n: self.floor for n in missing}
-        for name, value in zip(labelled, p, strict=True):
+        for name, value in labelled_p.items():
             spread = trust * value + (1 - trust) / len(labelled)
             probabilities[name] = kept * spread
         similarity = x @ v
