@@ -105,7 +105,8 @@ class Worker:
             return None
         vector = await self.store.get_embedding(file_id, self.embed_model)
         if vector is None:
-            vector = np.asarray(await self.classifier.model.embed(text), dtype=np.float32)
+            shown = await asyncio.to_thread(self.classifier.shown, text)
+            vector = np.asarray(await self.classifier.model.embed(shown), dtype=np.float32)
         return vector
 
     async def _learned(

@@ -130,7 +130,8 @@ class Classifier:
         weighing: Weighing | None = None,
         text_tokens: int | None = None,
         learner: Learner | None = None,
-        sure: float = 0.9,
+        sure: float = 0.97,
+        sure_examples: int = 3,
     ):
         self.model = model
         self.prompts = prompts
@@ -139,16 +140,24 @@ class Classifier:
         self.text_tokens = text_tokens  # None: the model sees all the text it is given
         self.learner = learner or Learner()
         # The examples alone decide, and the model is not asked, when they give a name this
-        # much probability (above 1: never).
+        # much probability (above 1: never) and that name has `sure_examples` examples: a
+        # category seen once or twice is not known well enough to skip the model.
         self.sure = sure
+        self.sure_examples = sure_examples
+
+    def shown(self, text: str) -> str:
+        """The part of a document the model reads, orders dropped. It is also what is
+        embedded: on the dev set the examples learned as well from it as from twice as much,
+        and embedding it takes half the time."""
+        text = strip_orders(text)
+        return budget.fit(text, self.text_tokens) if self.text_tokens else text
 
     def _render(
         self, classification: dict[str, Any], text: str
     ) -> tuple[str, str, list[keywords.Match]]:
         context = {"classification": classification, "categories": classification["categories"]}
-        text = strip_orders(text)
-        found = keywords.matches(text, classification["categories"])
-        shown = budget.fit(text, self.text_tokens) if self.text_tokens else text
+        found = keywords.matches(strip_orders(text), classification["categories"])
+        shown = self.shown(text)
         return (
             self.prompts.render("classify_system", **context),
             self.prompts.render("classify_user", **context, text=shown, matches=found),
@@ -161,7 +170,7 @@ class Classifier:
         """The verdict of sure examples, weighed with the keywords; None when they are not
         sure enough, or the keywords pull elsewhere."""
         top, probability = learned.top()
-        if probability < self.sure:
+        if probability < self.sure or learned.counts[top] < self.sure_examples:
             return None
         chosen, confidence = self.weighing.verdict(
             None, found, categories, NONE, top, learned.probabilities

@@ -33,7 +33,7 @@ class Weighing:
     model_weight: float = 0.2
     hit_rate: float = 0.5
     stray_rate: float = 0.05
-    examples_weight: float = 1.0
+    examples_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.stray_rate < self.hit_rate < 1:

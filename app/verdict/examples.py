@@ -45,6 +45,7 @@ class Learned:
     examples: int  # labelled examples it was fitted on
     per_category: float  # examples per category, on average
     nearest: list[Neighbour]
+    counts: dict[str, int]  # examples by name
 
     def top(self) -> tuple[str, float]:
         name = max(self.probabilities, key=self.probabilities.__getitem__)
@@ -86,7 +87,7 @@ class Learner:
     ramp: float = 0.0  # examples per category at which it is trusted halfway
     # The score none gets when nobody has filed a file as none: a document none of the
     # categories' scores reaches is none (the regression is unsure of it).
-    none_score: float = 0.0
+    none_score: float = 8.0
 
     def learn(
         self,
@@ -138,4 +139,5 @@ class Learner:
             for i in order
         ]
         ordered = {n: probabilities[n] for n in names}
-        return Learned(ordered, len(examples), per_category, nearest)
+        counts = {n: sum(e.category == n for e in examples) for n in names}
+        return Learned(ordered, len(examples), per_category, nearest, counts)
