@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -13,10 +14,29 @@ from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Settings
 from ..store import AsyncStore
-from ..uploads import receive_batch
+from ..uploads import SavedFile, receive_batch
 from ..worker import Worker
 from .classifications import load_classification
 from .views import batch_view, file_view
+
+
+async def receive_upload(
+    request: Request,
+    settings: Settings,
+    batch_id: str,
+    record: Callable[[list[SavedFile]], Awaitable[object]],
+) -> list[SavedFile]:
+    """Every kind of upload (a batch, an extraction's batch, examples) under the same limits."""
+    return await receive_batch(
+        request.headers.get("content-type", ""),
+        request.headers.get("content-length", ""),
+        request.stream(),
+        settings.uploads_dir,
+        batch_id,
+        max_files=settings.max_files,
+        max_file_bytes=settings.max_file_bytes,
+        record=record,
+    )
 
 
 class BatchController(Controller):
@@ -34,15 +54,11 @@ class BatchController(Controller):
         """Every file is on disk and recorded before the 202 goes out."""
         await load_classification(store, cls_id)
         batch_id = new_id("cbtc")
-        await receive_batch(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length", ""),
-            request.stream(),
-            settings.uploads_dir,
+        await receive_upload(
+            request,
+            settings,
             batch_id,
-            max_files=settings.max_files,
-            max_file_bytes=settings.max_file_bytes,
-            record=lambda saved: store.create_batch(batch_id, cls_id, [f.row() for f in saved]),
+            lambda saved: store.create_batch(batch_id, cls_id, [f.row() for f in saved]),
         )
         worker.wake()
         return {"batch": batch_view(await store.get_batch(cls_id, batch_id))}

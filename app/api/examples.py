@@ -16,8 +16,8 @@ from ..errors import NotFound
 from ..ids import new_id
 from ..settings import Settings
 from ..store import AsyncStore
-from ..uploads import receive_batch
 from ..worker import Worker
+from .batches import receive_upload
 from .classifications import load_classification
 from .views import example_view
 
@@ -46,16 +46,12 @@ class ExampleController(Controller):
         """The same limits and errors as a batch; each file counts once it is processed."""
         await load_category(store, cls_id, category_id)
         batch_id = new_id("cbtc")
-        saved = await receive_batch(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length", ""),
-            request.stream(),
-            settings.uploads_dir,
+        saved = await receive_upload(
+            request,
+            settings,
             batch_id,
-            max_files=settings.max_files,
-            max_file_bytes=settings.max_file_bytes,
-            record=lambda saved: store.create_examples(
-                batch_id, cls_id, category_id, [f.row() for f in saved]
+            lambda saved: store.create_batch(
+                batch_id, cls_id, [f.row() for f in saved], examples_for=category_id
             ),
         )
         worker.wake()

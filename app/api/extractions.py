@@ -14,8 +14,8 @@ from ..ids import new_id
 from ..schemas import ExtractionIn, ExtractionPatch
 from ..settings import Settings
 from ..store import AsyncStore
-from ..uploads import receive_batch
 from ..worker import Worker
+from .batches import receive_upload
 from .views import extraction_batch_view, extraction_file_view, extraction_view
 
 
@@ -83,17 +83,11 @@ class ExtractionBatchController(Controller):
         before the 202 goes out."""
         await load_extraction(store, ext_id)
         batch_id = new_id("ebtc")
-        await receive_batch(
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length", ""),
-            request.stream(),
-            settings.uploads_dir,
+        await receive_upload(
+            request,
+            settings,
             batch_id,
-            max_files=settings.max_files,
-            max_file_bytes=settings.max_file_bytes,
-            record=lambda saved: store.create_extraction_batch(
-                batch_id, ext_id, [f.row() for f in saved]
-            ),
+            lambda saved: store.create_extraction_batch(batch_id, ext_id, [f.row() for f in saved]),
         )
         worker.wake()
         batch = await store.get_extraction_batch(ext_id, batch_id)

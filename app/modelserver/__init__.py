@@ -2,7 +2,7 @@
 
 docsort talks to a model only through the official `ollama` client. Where no Ollama can be
 installed, this server answers the part of Ollama's API that the client uses (version, tags,
-show, ps, chat, generate) with the same JSON shapes, so the app runs unchanged on either.
+show, ps, chat, generate, embed) with the same JSON shapes, so the app runs unchanged on either.
 
     python -m app.modelserver --port 11434 --models-dir DIR --threads N --ctx 4096
 """

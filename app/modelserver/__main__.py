@@ -46,7 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"cannot preload {args.preload!r}: not in {host.models_dir}")
         host.load(spec)
     names = ", ".join(spec.name for spec in host.available()) or "none"
-    print(f"model server on http://{args.host}:{args.port} (models: {names})", file=sys.stderr)
+    embedders = ", ".join(spec.name for spec, _ in host.available_embedders()) or "none"
+    print(
+        f"model server on http://{args.host}:{args.port} (models: {names}; embedding: {embedders})",
+        file=sys.stderr,
+    )
     uvicorn.run(create_app(host), host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -98,18 +98,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def details(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "parent_model": "",
-        "format": "gguf",
-        "family": spec.family,
-        "families": [spec.family],
-        "parameter_size": spec.parameter_size,
-        "quantization_level": spec.quantization_level,
-    }
-
-
-def embed_details(spec: EmbedSpec) -> dict[str, Any]:
+def details(spec: ModelSpec | EmbedSpec) -> dict[str, Any]:
     return {
         "parent_model": "",
         "format": "gguf",
@@ -262,7 +251,7 @@ async def tags(state: State) -> dict[str, Any]:
             "modified_at": _modified_at(path),
             "size": spec.size,
             "digest": spec.sha256,
-            "details": embed_details(spec),
+            "details": details(spec),
         }
         for spec, path in embedders
     ]
@@ -302,7 +291,7 @@ async def _show_embedder(host: ModelHost, name: str) -> dict[str, Any]:
         "modelfile": f"FROM {available[spec]}\nPARAMETER {parameters}\n",
         "parameters": parameters,
         "template": "",
-        "details": embed_details(spec),
+        "details": details(spec),
         "model_info": {"general.architecture": spec.family, "bert.context_length": spec.context},
         "capabilities": ["embedding"],
         "modified_at": _modified_at(available[spec]),
@@ -335,7 +324,7 @@ async def ps(state: State) -> dict[str, Any]:
                     "model": embedder.spec.name,
                     "size": embedder.spec.size,
                     "digest": embedder.spec.sha256,
-                    "details": embed_details(embedder.spec),
+                    "details": details(embedder.spec),
                     "expires_at": NEVER,
                     "size_vram": 0,
                     "context_length": embedder.spec.context,

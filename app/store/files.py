@@ -55,7 +55,15 @@ _FILE_JOINS = """
 class FileStore(StoreBase):
     # Batches and files --------------------------------------------------------------------
 
-    def create_batch(self, batch_id: str, cls_id: str, files: list[dict[str, Any]]) -> None:
+    def create_batch(
+        self,
+        batch_id: str,
+        cls_id: str,
+        files: list[dict[str, Any]],
+        examples_for: str | None = None,
+    ) -> None:
+        """A batch to classify, or (`examples_for` a category) example files of that
+        category: read and embedded like a batch, never classified, left out of listings."""
         ts = now_iso()
         with self.db.atomic():
             self.db["batches"].insert(
@@ -64,6 +72,7 @@ class FileStore(StoreBase):
                     "classification_id": cls_id,
                     "file_count": len(files),
                     "created_at": ts,
+                    "examples_for": examples_for,
                 }
             )
             self.db["files"].insert_all(
@@ -71,6 +80,7 @@ class FileStore(StoreBase):
                     **f,
                     "batch_id": batch_id,
                     "classification_id": cls_id,
+                    "example_category_id": examples_for,
                     "status": QUEUED,
                     "attempts": 0,
                     "overridden": 0,

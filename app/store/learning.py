@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import PROCESSED, QUEUED, StoreBase, now_iso
+from .base import PROCESSED, StoreBase, now_iso
 
 # The category a labelled file teaches (NULL: none), over `files f`.
 _LABEL = """CASE WHEN f.example_category_id IS NOT NULL THEN f.example_category_id
@@ -36,36 +36,6 @@ def from_blob(blob: bytes) -> np.ndarray:
 
 class LearningStore(StoreBase):
     # Example files ----------------------------------------------------------------------
-
-    def create_examples(
-        self, batch_id: str, cls_id: str, category_id: str, files: list[dict[str, Any]]
-    ) -> None:
-        """Example files arrive like a batch (and are read and embedded by the worker like
-        one), under a batch that batch listings leave out."""
-        ts = now_iso()
-        with self.db.atomic():
-            self.db["batches"].insert(
-                {
-                    "id": batch_id,
-                    "classification_id": cls_id,
-                    "file_count": len(files),
-                    "created_at": ts,
-                    "examples_for": category_id,
-                }
-            )
-            self.db["files"].insert_all(
-                {
-                    **f,
-                    "batch_id": batch_id,
-                    "classification_id": cls_id,
-                    "example_category_id": category_id,
-                    "status": QUEUED,
-                    "attempts": 0,
-                    "overridden": 0,
-                    "created_at": ts,
-                }
-                for f in files
-            )
 
     def list_examples(self, category_id: str) -> list[dict[str, Any]]:
         return self._rows(
