@@ -85,8 +85,8 @@ class Learner:
     temperature: float = 0.1  # its scores are divided by this (fitted on the dev set)
     floor: float = 0.02  # probability kept for a name with no example
     ramp: float = 0.0  # examples per category at which it is trusted halfway
-    # The score none gets when nobody has filed a file as none: a document none of the
-    # categories' scores reaches is none (the regression is unsure of it).
+    # The score none gets, once every category has examples and while nobody has filed a
+    # file as none: a document none of the categories' scores reaches is none.
     none_score: float = 8.0
 
     def learn(
@@ -103,7 +103,10 @@ class Learner:
         anchors = [a for a in anchors if a.category in names]
         taught = {e.category for e in examples}
         labelled = sorted(taught | {a.category for a in anchors}, key=names.index)
-        open_none = NONE in names and NONE not in labelled
+        # Only once every category has examples can "no category claims it" mean none: before,
+        # a document of a category nobody has taught yet would be called none.
+        every = all(n in taught for n in names if n != NONE)
+        open_none = every and NONE in names and NONE not in labelled
         if not examples or len(labelled) < 2:
             return None
         centre = np.zeros_like(vector) if mean is None else mean
@@ -121,10 +124,9 @@ class Learner:
         per_category = len(examples) / (len(names) - 1)
         trust = per_category / (per_category + self.ramp) if self.ramp else 1.0
         missing = [n for n in names if n not in labelled]
-        labelled_p = dict(zip(labelled, p, strict=True))
         kept = 1.0 - self.floor * len(missing)
         probabilities = {n: self.floor for n in missing}
-        for name, value in labelled_p.items():
+        for name, value in zip(labelled, p, strict=True):
             spread = trust * value + (1 - trust) / len(labelled)
             probabilities[name] = kept * spread
         similarity = x @ v
