@@ -169,7 +169,10 @@ async def test_an_example_waits_for_a_model_server_that_is_down(client, inbox, w
 async def test_sure_examples_decide_without_the_model(client, inbox, worker, fake_model):
     await teach(client, worker, inbox)
     (file,) = await classify(
-        client, worker, inbox["id"], {"new.txt": b"Rechnung Nummer 20 Betrag faellig Summe, invoice, total due"}
+        client,
+        worker,
+        inbox["id"],
+        {"new.txt": b"Rechnung Nummer 20 Betrag faellig Summe, invoice, total due"},
     )
     assert fake_model.calls == []  # the model was never asked
     assert file["classified_category_name"] == "Invoice"
