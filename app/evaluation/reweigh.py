@@ -29,7 +29,7 @@ COLUMNS = ["weighing", "model weight", "hit rate", "stray rate", "right", "accur
            "macro-F1", "none P", "none R", "ECE"]  # fmt: skip
 
 
-def grid(examples_weight: float = 1.0) -> list[Weighing]:
+def grid(examples_weight: float = Weighing.examples_weight) -> list[Weighing]:
     return [
         Weighing(weight, hit, stray, examples_weight)
         for weight, hit, stray in itertools.product(MODEL_WEIGHTS, HIT_RATES, STRAY_RATES)
