@@ -43,7 +43,6 @@ class Learned:
 
     probabilities: dict[str, float]  # every category name and none
     examples: int  # labelled examples it was fitted on
-    per_category: float  # examples per category, on average
     nearest: list[Neighbour]
     counts: dict[str, int]  # examples by name
 
@@ -120,7 +119,6 @@ class Learner:
             labelled = [*labelled, NONE]
         p = np.exp(scores - scores.max())
         p /= p.sum()
-        per_category = len(examples) / (len(names) - 1)
         missing = [n for n in names if n not in labelled]
         kept = 1.0 - self.floor * len(missing)
         probabilities = {n: self.floor for n in missing}
@@ -139,4 +137,4 @@ class Learner:
         ]
         ordered = {n: probabilities[n] for n in names}
         counts = {n: sum(e.category == n for e in examples) for n in names}
-        return Learned(ordered, len(examples), per_category, nearest, counts)
+        return Learned(ordered, len(examples), nearest, counts)
