@@ -249,8 +249,7 @@ def m008_learning(db: sqlite_utils.Database) -> None:
     # says so too, so batch listings leave it out.
     db["files"].add_column("example_category_id", str)
     db["batches"].add_column("examples_for", str)
-    # A person's check: confirmed (the verdict is right) or overridden, and when.
-    db["files"].add_column("confirmed_at", str)
+    # When a person last checked the verdict (confirmed it or overrode it): a label from then.
     db["files"].add_column("checked_at", str)
     # Who made the machine verdict: "model" (the LLM, weighed) or "examples" (examples alone).
     db["files"].add_column("model_source", str)

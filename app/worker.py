@@ -99,15 +99,16 @@ class Worker:
     def embed_model(self) -> str:
         return self.classifier.model.embed_model
 
-    async def _embedding(self, file_id: str, text: str) -> np.ndarray | None:
-        """The file's vector: embedded once, then reused (a redo reads the same bytes)."""
+    async def _embedding(self, file_id: str, text: str) -> tuple[np.ndarray | None, bool]:
+        """The file's vector, and whether it is new: embedded once, then reused (a redo
+        reads the same bytes)."""
         if not self.embed_model:
-            return None
+            return None, False
         vector = await self.store.get_embedding(file_id, self.embed_model)
-        if vector is None:
-            shown = await asyncio.to_thread(self.classifier.shown, text)
-            vector = np.asarray(await self.classifier.model.embed(shown), dtype=np.float32)
-        return vector
+        if vector is not None:
+            return vector, False
+        shown = await asyncio.to_thread(self.classifier.shown, text)
+        return np.asarray(await self.classifier.model.embed(shown), dtype=np.float32), True
 
     async def _learned(
         self, job: dict[str, Any], classification: dict[str, Any], vector: np.ndarray | None
@@ -171,7 +172,7 @@ class Worker:
             )
             return
         try:
-            vector = await self._embedding(file_id, document.text)
+            vector, _ = await self._embedding(file_id, document.text)
         except ModelUnavailable as exc:
             await self._model_down(job, exc, self.store.record_failure, self.store.record_retry)
             return
@@ -191,8 +192,8 @@ class Worker:
             return
         classification = await self.store.get_classification(job["classification_id"])
         try:
-            vector = await self._embedding(file_id, document.text)
-            if vector is not None:
+            vector, new = await self._embedding(file_id, document.text)
+            if new:
                 await self.store.record_embedding(file_id, self.embed_model, vector)
             learned = await self._learned(job, classification, vector)
             verdict = await self.classifier.classify(classification, document.text, learned)

@@ -258,7 +258,7 @@ class FileStore(StoreBase):
             " error = NULL, model_category_id = NULL, model_confidence = NULL,"
             " model_confidence_sources = NULL, model_evidence = NULL,"
             " model_reasoning = NULL, model_name = NULL, model_source = NULL, overridden = 0,"
-            " override_category_id = NULL, overridden_at = NULL, confirmed_at = NULL,"
+            " override_category_id = NULL, overridden_at = NULL,"
             " checked_at = NULL, started_at = NULL,"
             " finished_at = NULL WHERE id = ?",
             [QUEUED, file_id],

@@ -138,7 +138,6 @@ class LearningStore(StoreBase):
 
     def confirm_file(self, file_id: str) -> None:
         with self.db.atomic():
-            self.db.execute("UPDATE files SET confirmed_at = ? WHERE id = ?", [now_iso(), file_id])
             self._record_check(file_id, "confirm")
 
     def latest_checks(self, cls_id: str) -> list[dict[str, Any]]:
