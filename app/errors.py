@@ -46,13 +46,34 @@ class PayloadTooLarge(DocsortError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(DocsortError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class MisdirectedRequest(DocsortError):
+    """The Host header names a server docsort is not: refused against DNS rebinding."""
+
+    status = 421
+    code = "misdirected_request"
+
+
 class InvalidInput(DocsortError):
     status = 422
     code = "invalid_input"
 
 
 class ModelUnavailable(DocsortError):
-    """The model server is down or lacks the model: not the document's fault, so retried later."""
+    """The model server is down or lacks the model: nobody's document's fault, so the worker
+    waits for it and the file keeps its place in the queue."""
 
     status = 503
     code = "model_unavailable"
+
+
+class ModelError(DocsortError):
+    """The model server answered this request with an error or not in time: it may be the
+    document's doing, so it counts against the file (retried, up to its attempts)."""
+
+    status = 502
+    code = "model_error"

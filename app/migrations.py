@@ -278,3 +278,20 @@ def m008_learning(db: sqlite_utils.Database) -> None:
     )
     db["checks"].create_index(["classification_id", "id"])
     db["checks"].create_index(["file_id"])
+
+
+@migration
+def m009_jobs(db: sqlite_utils.Database) -> None:
+    # The job model (app/jobs.py): who holds a run and when it last said it was alive, how
+    # often runs were cut short by a dead process, and (files, extraction jobs) how often a
+    # run ended in an error about the job and when it joined the queue, so that one put
+    # back goes behind the others.
+    for table in ("files", "extraction_jobs", "webhook_deliveries"):
+        db[table].add_column("owner", str)
+        db[table].add_column("heartbeat_at", float)
+        db[table].add_column("interruptions", int, not_null_default=0)
+    for table in ("files", "extraction_jobs"):
+        db[table].add_column("queued_at", float)
+        db[table].add_column("retries", int, not_null_default=0)
+        db[table].create_index(["status", "queued_at"])
+    db["webhook_deliveries"].add_column("error", str)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import ollama
 
-from .errors import ModelUnavailable
+from .errors import ModelError, ModelUnavailable
 from .verdict.confidence import Token
 
 TOP_LOGPROBS = 20
@@ -40,7 +40,11 @@ class ModelClient:
         self.embed_model = embed_model  # "": nothing is embedded, so nothing is learned
         self.client = ollama.AsyncClient(host=host, timeout=timeout)
 
-    def _unavailable(self, exc: Exception, model: str | None = None) -> ModelUnavailable:
+    def _unavailable(
+        self, exc: Exception, model: str | None = None
+    ) -> ModelUnavailable | ModelError:
+        """An outage (no answer, no such model, the server overloaded) or an error about
+        this request (a timeout, a refusal) that may be the document's doing."""
         model = model or self.model
         setting = "DOCSORT_MODEL" if model == self.model else "DOCSORT_EMBED_MODEL"
         if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
@@ -49,6 +53,10 @@ class ModelClient:
                 f" run `ollama pull {model}`, or set {setting} to a model it has",
                 code="model_not_found",
             )
+        if isinstance(exc, httpx.TimeoutException):
+            return ModelError(f"the model server at {self.host} did not answer in time: {exc}")
+        if isinstance(exc, ollama.ResponseError) and exc.status_code not in (-1, 502, 503, 504):
+            return ModelError(f"the model server at {self.host} refused: {exc}")
         return ModelUnavailable(f"the model server at {self.host} failed: {exc}")
 
     async def embed(self, text: str) -> list[float]:

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .extraction import FieldSpec, check_template
+from .names import CleanName, CleanText
 from .verdict.classifier import NONE
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Name = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
+LongName = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=200)]
+Keyword = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
+Text = Annotated[str, CleanText, StringConstraints(max_length=2000)]
 
 
 class _Strict(BaseModel):
@@ -43,7 +45,7 @@ def _check_categories(categories: list[CategoryIn] | None) -> None:
 
 
 class ClassificationIn(_Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: LongName
     description: Text = ""
     categories: list[CategoryIn] = Field(min_length=1, max_length=100)
 
@@ -56,10 +58,7 @@ class ClassificationIn(_Strict):
 
 
 class ClassificationPatch(_Strict):
-    name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = None
+    name: LongName | None = None
     description: Text | None = None
     categories: list[CategoryIn] | None = Field(default=None, min_length=1, max_length=100)
 
@@ -73,13 +72,8 @@ class OverrideIn(_Strict):
     classified_category_id: str | None
 
 
-ExtractionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
-
-
 class ExtractionIn(_Strict):
-    name: ExtractionName
+    name: LongName
     description: Text = ""
     fields: list[FieldSpec] = Field(min_length=1, max_length=100)
 
@@ -90,7 +84,7 @@ class ExtractionIn(_Strict):
 
 
 class ExtractionPatch(_Strict):
-    name: ExtractionName | None = None
+    name: LongName | None = None
     description: Text | None = None
     fields: list[FieldSpec] | None = Field(default=None, min_length=1, max_length=100)
 

@@ -15,12 +15,19 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _hosts(name: str) -> tuple[str, ...]:
+    """A comma-separated list of host names, lower-cased."""
+    return tuple(h.strip().lower() for h in _env(name, "").split(",") if h.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     prompts_dir: Path = Path("prompts")
     host: str = "127.0.0.1"
     port: int = 8000
+    # Host headers the API answers to besides loopback and `host` ("*": any).
+    allowed_hosts: tuple[str, ...] = ()
     ollama_host: str = "http://127.0.0.1:11434"
     model: str = "qwen2.5-coder:1.5b"
     # What documents are embedded with, to learn from labelled ones; "" learns nothing.
@@ -32,6 +39,9 @@ class Settings:
     model_timeout: float = 300.0
     concurrency: int = 1
     max_attempts: int = 3
+    # A job's time limit, reading and OCR included; a run silent this long is a dead one's.
+    job_timeout: float = 600.0
+    stale_seconds: float = 30.0
     answer_retries: int = 2
     # How the model's answer and the keywords found are weighed (app/verdict/evidence.py).
     model_weight: float = 0.2
@@ -70,6 +80,7 @@ class Settings:
             prompts_dir=Path(_env("DOCSORT_PROMPTS_DIR", str(d.prompts_dir))),
             host=_env("DOCSORT_HOST", d.host),
             port=int(_env("DOCSORT_PORT", str(d.port))),
+            allowed_hosts=_hosts("DOCSORT_ALLOWED_HOSTS"),
             ollama_host=_env("OLLAMA_HOST", d.ollama_host),
             model=_env("DOCSORT_MODEL", d.model),
             embed_model=_env("DOCSORT_EMBED_MODEL", d.embed_model),
@@ -79,6 +90,8 @@ class Settings:
             model_timeout=float(_env("DOCSORT_MODEL_TIMEOUT", str(d.model_timeout))),
             concurrency=int(_env("DOCSORT_CONCURRENCY", str(d.concurrency))),
             max_attempts=int(_env("DOCSORT_MAX_ATTEMPTS", str(d.max_attempts))),
+            job_timeout=float(_env("DOCSORT_JOB_TIMEOUT", str(d.job_timeout))),
+            stale_seconds=float(_env("DOCSORT_STALE_SECONDS", str(d.stale_seconds))),
             answer_retries=int(_env("DOCSORT_ANSWER_RETRIES", str(d.answer_retries))),
             model_weight=float(_env("DOCSORT_MODEL_WEIGHT", str(d.model_weight))),
             keyword_hit_rate=float(_env("DOCSORT_KEYWORD_HIT_RATE", str(d.keyword_hit_rate))),
@@ -92,11 +105,7 @@ class Settings:
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
             extract_tokens=int(_env("DOCSORT_EXTRACT_TEXT_TOKENS", str(d.extract_tokens))),
-            webhook_allowed_hosts=tuple(
-                h.strip().lower()
-                for h in _env("DOCSORT_WEBHOOK_ALLOWED_HOSTS", "").split(",")
-                if h.strip()
-            ),
+            webhook_allowed_hosts=_hosts("DOCSORT_WEBHOOK_ALLOWED_HOSTS"),
             webhook_timeout=float(_env("DOCSORT_WEBHOOK_TIMEOUT", str(d.webhook_timeout))),
             webhook_max_attempts=int(
                 _env("DOCSORT_WEBHOOK_MAX_ATTEMPTS", str(d.webhook_max_attempts))

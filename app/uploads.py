@@ -17,7 +17,7 @@ from typing import BinaryIO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from .errors import BadRequest, InvalidInput, PayloadTooLarge
+from .errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from .ids import new_id
 
 FIELD = "files"
@@ -103,11 +103,12 @@ class _Sink:
 
 def _boundary(content_type: str) -> bytes:
     kind, params = parse_options_header(content_type)
-    if kind != b"multipart/form-data" or not params.get(b"boundary"):
-        raise BadRequest(
-            "upload files as multipart/form-data, one part per file named 'files'",
-            code="not_multipart",
+    if kind != b"multipart/form-data":
+        raise UnsupportedMediaType(
+            "upload files as multipart/form-data, one part per file named 'files'"
         )
+    if not params.get(b"boundary"):
+        raise BadRequest("a multipart/form-data body needs a boundary", code="bad_multipart")
     return params[b"boundary"]
 
 

@@ -18,9 +18,9 @@ import hmac
 import ipaddress
 import json
 import logging
-import random
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import InvalidInput
+from .jobs import DELIVERIES, new_owner, next_retry_delay, sweep
 from .loops import Loops
 from .store import AsyncStore, now_iso
 
@@ -85,12 +86,19 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, allowed_hosts: tuple[str, ...]) -> str:
-    """An http(s) URL whose host is loopback or explicitly allowed; raises InvalidInput."""
+    """An http(s) URL, one httpx can send to, whose host is loopback or explicitly allowed;
+    raises InvalidInput."""
+    if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in url):
+        raise InvalidInput(
+            "a webhook URL has no spaces or control characters (percent-encode them)",
+            code="invalid_webhook_url",
+        )
     try:
+        httpx.URL(url)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError as exc:
+    except (ValueError, httpx.InvalidURL) as exc:
         raise InvalidInput(f"not a valid URL: {exc}", code="invalid_webhook_url") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
@@ -104,12 +112,6 @@ def check_url(url: str, allowed_hosts: tuple[str, ...]) -> str:
             code="webhook_host_not_allowed",
         )
     return url
-
-
-def retry_delay(attempts: int, base: float) -> float:
-    """Seconds before the next try after `attempts` failed ones: exponential, capped, with
-    jitter so a receiver coming back is not hit by every delivery at once."""
-    return min(base * 2.0 ** (attempts - 1), MAX_RETRY_DELAY) * (0.5 + random.random())
 
 
 def event_body(event: dict[str, Any], render: Render) -> bytes:
@@ -134,6 +136,8 @@ class Deliverer:
         allowed_hosts: tuple[str, ...],
         concurrency: int = 4,
         poll_seconds: float = 1.0,
+        stale_seconds: float = 30.0,
+        owner: str | None = None,
     ):
         self.store = store
         self.render = render
@@ -142,7 +146,11 @@ class Deliverer:
         self.retry_seconds = retry_seconds
         self.allowed_hosts = allowed_hosts
         self.concurrency = concurrency
-        self._loops = Loops(self._deliver_next, "webhook delivery", poll_seconds)
+        self.stale_seconds = stale_seconds
+        self.owner = owner or new_owner()
+        self._loops = Loops(
+            self._deliver_next, "webhook delivery", poll_seconds, self.upkeep, stale_seconds / 6
+        )
         self._client: httpx.AsyncClient | None = None
 
     def _new_client(self) -> httpx.AsyncClient:
@@ -159,9 +167,7 @@ class Deliverer:
         self._loops.wake()
 
     async def start(self) -> None:
-        requeued = await self.store.requeue_deliveries()
-        if requeued:
-            log.info("re-queued %d webhook delivery(ies) left sending by an earlier run", requeued)
+        await self.upkeep()
         self._client = self._new_client()
         self._loops.start(self.concurrency)
 
@@ -172,7 +178,13 @@ class Deliverer:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        await self.store.requeue_deliveries()
+        await self.store.release(self.owner)
+
+    async def upkeep(self) -> None:
+        """Keep this process's sends alive and put back those of dead processes (a receiver
+        may then get an event twice: delivery is at least once)."""
+        await self.store.heartbeat(self.owner)
+        await sweep(self.store, self.stale_seconds, self.max_attempts, (DELIVERIES,))
 
     async def drain(self) -> int:
         """Burst mode for tests: deliver, one at a time, until nothing is due; returns how
@@ -188,7 +200,7 @@ class Deliverer:
         return await self.deliver_one(self._client)
 
     async def deliver_one(self, client: httpx.AsyncClient) -> bool:
-        delivery = await self.store.claim_delivery(time.time())
+        delivery = await self.store.claim_delivery(self.owner)
         if delivery is None:
             return False
         attempt = delivery["attempts"]
@@ -196,7 +208,7 @@ class Deliverer:
         status_code, error, final = await self._post(client, delivery)
         retry_at = None
         if error is not None and not final and attempt < self.max_attempts:
-            retry_at = time.time() + retry_delay(attempt, self.retry_seconds)
+            retry_at = time.time() + next_retry_delay(attempt, self.retry_seconds, MAX_RETRY_DELAY)
         if error is not None:
             log.warning(
                 "webhook %s, event %s, attempt %d: %s%s",
@@ -248,7 +260,9 @@ class Deliverer:
                 response = await client.post(url, content=body, headers=headers)
         except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout:g} s", False
-        except httpx.HTTPError as exc:
+        except httpx.InvalidURL as exc:
+            return None, f"cannot send to this URL: {exc}", True
+        except Exception as exc:  # any failure is an attempt that failed, never a stuck send
             return None, f"{type(exc).__name__}: {exc}".rstrip(": "), False
         if 200 <= response.status_code < 300:
             return response.status_code, None, False

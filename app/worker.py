@@ -2,25 +2,28 @@
 (with what the labelled examples say), stores verdicts. An example file is read and
 embedded only: from then on it teaches.
 
-A file moves queued -> processing -> processed | failed. A model server that is down is not
-the file's fault: the file goes back to queued with a backoff, up to `max_attempts` tries.
-Files a dead process left in processing are re-queued when the worker starts.
+Files and extraction jobs follow the job model of app/jobs.py. While the model server is
+down nothing is claimed (app/outage.py); an error about the file itself fails it, or is
+retried with a backoff up to `max_attempts`; a run past `job_timeout` fails; a run whose
+process died is swept back into the queue by whichever worker sees it first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelUnavailable
+from .errors import ModelError, ModelUnavailable
 from .extraction import Extractor, InvalidExtraction
+from .jobs import EXTRACTIONS, FILES, Queue, new_owner, next_retry_delay, sweep
 from .loops import Loops
+from .outage import Outage
 from .reading import Document, UnreadableFile, read_document
 from .store import AsyncStore
 from .verdict.classifier import NONE, Classifier, InvalidAnswer
@@ -28,10 +31,7 @@ from .verdict.examples import Example, Learned
 
 log = logging.getLogger(__name__)
 
-
-def backoff(attempts: int) -> float:
-    """Seconds before a retry: exponential with jitter, capped at five minutes."""
-    return min(2.0**attempts, 300.0) * (0.5 + random.random())
+Fail = Callable[[str, str, str], Awaitable[bool]]
 
 
 class Worker:
@@ -47,6 +47,9 @@ class Worker:
         poll_seconds: float = 1.0,
         extractor: Extractor | None = None,
         extract_tokens: int = 1000,
+        job_timeout: float = 600.0,
+        stale_seconds: float = 30.0,
+        owner: str | None = None,
     ):
         self.store = store
         self.classifier = classifier
@@ -56,22 +59,32 @@ class Worker:
         self.read_tokens = read_tokens  # how much of a file is read to classify it
         self.extractor = extractor
         self.extract_tokens = extract_tokens
-        self._loops = Loops(self.process_one, "worker", poll_seconds)
+        self.job_timeout = job_timeout
+        self.stale_seconds = stale_seconds
+        self.owner = owner or new_owner()
+        self.outage = Outage(self._model_answers)
+        self._loops = Loops(
+            self.process_one, "worker", poll_seconds, self.upkeep, stale_seconds / 6
+        )
         self._anchors: dict[tuple[str, str], np.ndarray] = {}
 
     def wake(self) -> None:
         self._loops.wake()
 
     async def start(self) -> None:
-        requeued = await self.store.requeue_processing()
-        if requeued:
-            log.info("re-queued %d file(s) left in processing by an earlier run", requeued)
+        await self.upkeep()
         self._loops.start(self.concurrency)
 
     async def stop(self, grace: float = 30.0) -> None:
-        """Stop claiming, give in-flight files `grace` seconds, then cancel and re-queue them."""
+        """Stop claiming, give in-flight files `grace` seconds, then cancel them and hand
+        them back to the queue."""
         await self._loops.stop(grace)
-        await self.store.requeue_processing()
+        await self.store.release(self.owner)
+
+    async def upkeep(self) -> None:
+        """Keep this process's runs alive and sweep those of dead ones."""
+        await self.store.heartbeat(self.owner)
+        await sweep(self.store, self.stale_seconds, self.max_attempts, (FILES, EXTRACTIONS))
 
     async def drain(self) -> int:
         """Burst mode: process files until none is runnable now; returns how many ran."""
@@ -80,20 +93,66 @@ class Worker:
             count += 1
         return count
 
+    async def _model_answers(self) -> bool:
+        return bool((await self.classifier.model.status())["ok"])
+
     async def process_one(self) -> bool:
         """Run one piece of work: an extraction job first (finishing files already under
-        way), else a file to classify. False when nothing is runnable now."""
-        if self.extractor is not None and await self._extract_one():
-            return True
-        job = await self.store.claim_file(time.time())
+        way), else a file to classify. False when nothing is runnable now (or the model
+        server is down)."""
+        if not await self.outage.ready():
+            return False
+        if self.extractor is not None:
+            job = await self.store.claim_extraction(self.owner)
+            if job is not None:
+                await self._guarded(
+                    job,
+                    job["file_id"],
+                    EXTRACTIONS,
+                    self._run_extraction,
+                    self.store.record_extraction_failure,
+                )
+                return True
+        job = await self.store.claim_file(self.owner)
         if job is None:
             return False
-        try:
-            await self._run(job)
-        except Exception as exc:
-            log.exception("file %s failed unexpectedly", job["id"])
-            await self.store.record_failure(job["id"], job["run_token"], f"internal error: {exc}")
+        await self._guarded(job, job["id"], FILES, self._run, self.store.record_failure)
         return True
+
+    async def _guarded(
+        self,
+        job: dict[str, Any],
+        key: str,
+        queue: Queue,
+        run: Callable[[dict[str, Any]], Awaitable[None]],
+        fail: Fail,
+    ) -> None:
+        """One run under the job's time limit; the model's errors decided here: an outage
+        puts the job back in its place, an error about this job counts against it."""
+        token = job["run_token"]
+        try:
+            async with asyncio.timeout(self.job_timeout):
+                await run(job)
+        except TimeoutError:
+            await fail(
+                key,
+                token,
+                f"took longer than {self.job_timeout:g} s (DOCSORT_JOB_TIMEOUT), so it was stopped",
+            )
+        except ModelUnavailable as exc:
+            log.warning("model server down while on %s; waiting for it: %s", key, exc.message)
+            self.outage.report(exc.message)
+            await self.store.requeue_run(queue, key, token, exc.message, None)
+        except ModelError as exc:
+            tries = job["retries"] + 1
+            if tries >= self.max_attempts:
+                await fail(key, token, f"gave up after {tries} tries: {exc.message}")
+            else:
+                retry_at = time.time() + next_retry_delay(tries)
+                await self.store.requeue_run(queue, key, token, exc.message, retry_at)
+        except Exception as exc:
+            log.exception("%s failed unexpectedly", key)
+            await fail(key, token, f"internal error: {exc}")
 
     @property
     def embed_model(self) -> str:
@@ -171,11 +230,7 @@ class Worker:
                 file_id, token, "DOCSORT_EMBED_MODEL is empty, so examples teach nothing"
             )
             return
-        try:
-            vector, _ = await self._embedding(file_id, document.text)
-        except ModelUnavailable as exc:
-            await self._model_down(job, exc, self.store.record_failure, self.store.record_retry)
-            return
+        vector, _ = await self._embedding(file_id, document.text)
         await self.store.record_example(file_id, token, self.embed_model, vector)
 
     async def _run(self, job: dict[str, Any]) -> None:
@@ -200,9 +255,6 @@ class Worker:
         except InvalidAnswer as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return
-        except ModelUnavailable as exc:
-            await self._model_down(job, exc, self.store.record_failure, self.store.record_retry)
-            return
         await self.store.record_verdict(
             file_id,
             token,
@@ -215,32 +267,7 @@ class Worker:
             verdict.source,
         )
 
-    async def _model_down(
-        self, job: dict[str, Any], exc: ModelUnavailable, fail: Any, retry: Any
-    ) -> None:
-        """A model server that is down is not the file's fault: retry it later with a
-        backoff, and fail it only after max_attempts."""
-        file_id, token = job.get("file_id") or job["id"], job["run_token"]
-        if job["attempts"] >= self.max_attempts:
-            await fail(file_id, token, f"gave up after {job['attempts']} attempts: {exc.message}")
-            return
-        log.warning("model unavailable for %s, will retry: %s", file_id, exc.message)
-        await retry(file_id, token, exc.message, time.time() + backoff(job["attempts"]))
-
     # Extraction jobs: direct uploads, and files chained by their verdict ----------------------
-
-    async def _extract_one(self) -> bool:
-        job = await self.store.claim_extraction(time.time())
-        if job is None:
-            return False
-        try:
-            await self._run_extraction(job)
-        except Exception as exc:
-            log.exception("extraction of %s failed unexpectedly", job["file_id"])
-            await self.store.record_extraction_failure(
-                job["file_id"], job["run_token"], f"internal error: {exc}"
-            )
-        return True
 
     async def _run_extraction(self, job: dict[str, Any]) -> None:
         assert self.extractor is not None
@@ -261,11 +288,6 @@ class Worker:
             extracted = await self.extractor.extract(extraction, document.text)
         except InvalidExtraction as exc:
             await self.store.record_extraction_failure(file_id, token, str(exc))
-            return
-        except ModelUnavailable as exc:
-            await self._model_down(
-                job, exc, self.store.record_extraction_failure, self.store.record_extraction_retry
-            )
             return
         await self.store.record_extraction(
             file_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from .receiver import Receiver
 ROOT = Path(__file__).resolve().parent.parent
 # The model the end-to-end tests classify with; `make test` sets it (TEST_MODEL).
 CLASSIFY_MODEL = os.environ.get("DOCSORT_TEST_MODEL", "qwen2.5-coder:1.5b")
+# A claim's owner that is a process of this host which has stopped (past the largest pid).
+DEAD_OWNER = f"{socket.gethostname()}:4194305:gone:0"
+# A host the API answers to (the test client's default, testserver.local, is refused).
+BASE_URL = "http://127.0.0.1"
 
 INBOX = {
     "name": "Inbox triage",
@@ -110,7 +115,7 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient]:
     """An API client over the fake model; the worker runs only when a test drains it."""
     app = create_app(settings, store, fake_model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from app.api import create_app
 from app.model import ModelClient
 from app.webhooks import verify
 
-from .conftest import INBOX, upload
+from .conftest import BASE_URL, INBOX, upload
 from .documents import INVOICE, pdf_bytes
 from .test_extractions import create_extraction
 
@@ -229,7 +229,7 @@ async def test_an_override_that_keeps_the_extraction_keeps_its_result(
 async def test_a_stale_extraction_run_does_not_come_back(client, worker, linked, store):
     view = await classify(client, linked["id"], {"bill.txt": BILL})
     assert await worker.process_one()  # classified; the extraction is queued
-    job = await store.claim_extraction(time.time())  # a run starts...
+    job = await store.claim_extraction(worker.owner)  # a run starts...
     file_id = view["files"][0]["id"]
     await client.patch(  # ...the user moves the file away...
         f"/v1/classifications/{linked['id']}/files/{file_id}",
@@ -307,7 +307,7 @@ async def test_real_model_invoice_pdf_is_classified_extracted_and_announced(
     with the number and total it holds; a local receiver gets both events, signed."""
     model = ModelClient(classify_server.url, classify_server.model)
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app, timeout=120) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL, timeout=120) as client:
         ext = await create_extraction(client, E2E_FIELDS)
         cls = (await client.post("/v1/classifications", json=inbox_linking(ext["id"]))).json()
         cls = cls["classification"]

@@ -18,7 +18,7 @@ from app.api import create_app
 from app.model import ModelClient
 from app.modelserver.embedder import EMBED_MODELS
 
-from .conftest import INBOX, ROOT, upload
+from .conftest import BASE_URL, INBOX, ROOT, upload
 from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, TAX_RECEIPT, UNRELATED, pdf_bytes
 from .modelserver_fixture import free_port
 
@@ -107,7 +107,7 @@ async def test_health_with_the_real_server(real_client):
 async def test_a_model_the_server_lacks_says_how_to_get_it(settings, store, classify_server):
     model = ModelClient(classify_server.url, "llama3.2:1b")
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         response = await client.get("/health")
     assert response.status_code == 503
     assert "ollama pull llama3.2:1b" in response.json()["model"]["error"]

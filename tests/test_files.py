@@ -1,4 +1,6 @@
-from .conftest import INBOX, upload
+from app.jobs import FILES
+
+from .conftest import DEAD_OWNER, INBOX, upload
 
 
 async def classify_one(client, worker, cls_id, text: bytes) -> dict:
@@ -52,8 +54,8 @@ async def test_override_keeps_the_model_verdict_and_sticks_through_reprocessing(
 
     # The batch is processed again, as after a crash: the model's verdict is refreshed,
     # the override stays the verdict.
-    store.sync.db.execute("UPDATE files SET status = 'processing'")
-    await store.requeue_processing()
+    store.sync.db.execute("UPDATE files SET status = 'processing', owner = ?", [DEAD_OWNER])
+    await store.sweep(FILES, 0, {DEAD_OWNER}, 3)
     assert await worker.drain() == 1
     again = await get_file(client, inbox["id"], file["id"])
     assert again["status"] == "processed"

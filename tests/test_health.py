@@ -3,6 +3,8 @@ from litestar.testing import AsyncTestClient
 from app.api import create_app
 from app.model import ModelClient
 
+from .conftest import BASE_URL
+
 
 async def test_health_ok_with_database_and_model(client):
     response = await client.get("/health")
@@ -16,7 +18,7 @@ async def test_health_ok_with_database_and_model(client):
 async def test_health_is_503_when_the_model_server_is_down(settings, store):
     model = ModelClient("http://127.0.0.1:9", "qwen2.5-coder:1.5b", timeout=2)
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         response = await client.get("/health")
     assert response.status_code == 503
     body = response.json()

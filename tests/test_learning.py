@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from app.api import create_app
 from app.errors import ModelUnavailable
 
-from .conftest import INBOX, FakeModel, upload
+from .conftest import BASE_URL, INBOX, FakeModel, upload
 
 DIM = 64
 
@@ -191,7 +191,7 @@ async def test_examples_not_sure_enough_are_weighed_with_the_model(settings, sto
     model = LearningModel()
     never = dataclasses.replace(settings, examples_sure=1.5)  # above 1: always ask the model
     app = create_app(never, store, model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         worker = app.state.worker
         inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
         await teach(client, worker, inbox)
@@ -301,7 +301,7 @@ async def test_live_accuracy_counts_each_files_latest_check(client, inbox, worke
 async def test_no_embedding_model_learns_nothing(settings, store):
     model = FakeModel()  # embed_model ""
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
         category = inbox["categories"][0]
         response = await client.post(

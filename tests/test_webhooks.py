@@ -25,7 +25,7 @@ from app.webhooks import (
     verify,
 )
 
-from .conftest import INBOX, upload
+from .conftest import BASE_URL, DEAD_OWNER, INBOX, upload
 from .modelserver_fixture import free_port
 from .test_chaining import BILL, inbox_linking
 from .test_extractions import create_extraction
@@ -109,7 +109,7 @@ async def test_refused_webhooks(client, body, code):
 async def test_a_setting_allows_other_hosts(settings, store, fake_model):
     settings = replace(settings, webhook_allowed_hosts=("hooks.internal",))
     app = create_app(settings, store, fake_model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         await create_webhook(client, "https://hooks.internal/docsort")
         response = await client.post(
             "/v1/webhooks", json={"url": "https://elsewhere.example/x", "events": BOTH}
@@ -209,7 +209,7 @@ async def test_a_receiver_that_fails_twice_then_succeeds(
 async def test_delivery_gives_up_after_max_attempts(settings, store, fake_model, receiver):
     settings = replace(settings, webhook_max_attempts=2)
     app = create_app(settings, store, fake_model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
         receiver.statuses = [500, 500, 500]
         hook = await create_webhook(client, receiver.url)
@@ -227,7 +227,7 @@ async def test_delivery_gives_up_after_max_attempts(settings, store, fake_model,
 async def test_timeouts_and_dead_receivers_are_retried(settings, store, fake_model, receiver):
     settings = replace(settings, webhook_timeout=0.5)
     app = create_app(settings, store, fake_model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
         slow = await create_webhook(client, receiver.url)
         dead = await create_webhook(client, f"http://127.0.0.1:{free_port()}/hook")
@@ -251,19 +251,19 @@ async def test_a_restart_with_pending_deliveries_still_delivers_them(
 ):
     first = AsyncStore(settings.db_path)
     app = create_app(settings, first, fake_model, run_worker=False)
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
         hook = await create_webhook(client, receiver.url)
         await upload(client, inbox["id"], {"a.txt": b"Receipt", "b.txt": b"Invoice"})
         await app.state.worker.drain()
         # One delivery was being sent when the process died; the other never started.
-        assert await first.claim_delivery(time.time()) is not None
+        assert await first.claim_delivery(DEAD_OWNER) is not None
     first.close()
     assert receiver.received == []
 
     second = AsyncStore(settings.db_path)
     app = create_app(settings, second, fake_model)  # its lifespan starts the deliverer
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL) as client:
         for _ in range(100):
             shown = await deliveries(client, hook["id"])
             if all(d["status"] == "delivered" for d in shown):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 
 from ..errors import DocsortError
 from ..extraction import Extractor
+from ..jobs import new_owner
 from ..model import ModelClient
 from ..prompts import Prompts
 from ..settings import Settings
@@ -34,6 +36,7 @@ from .extractions import (
     ExtractionFileController,
 )
 from .files import FileController
+from .security import guard
 from .views import event_data
 from .webhooks import WebhookController
 
@@ -68,9 +71,12 @@ def _unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 @get("/health")
 async def health(
-    store: NamedDependency[AsyncStore], model: NamedDependency[ModelClient]
+    store: NamedDependency[AsyncStore],
+    model: NamedDependency[ModelClient],
+    worker: NamedDependency[Worker],
 ) -> Response[dict[str, Any]]:
-    """Ready when the database answers and the model server has the model."""
+    """Ready when the database answers and the model server has the model; the worker says
+    whether it is waiting for the model server, and since when."""
     try:
         database = {"ok": await store.check()}
     except Exception as exc:
@@ -78,7 +84,12 @@ async def health(
     model_status = await model.status()
     ok = database["ok"] and model_status["ok"]
     return Response(
-        {"status": "ok" if ok else "unavailable", "database": database, "model": model_status},
+        {
+            "status": "ok" if ok else "unavailable",
+            "database": database,
+            "model": model_status,
+            "worker": asdict(worker.outage.state()),
+        },
         status_code=200 if ok else 503,
     )
 
@@ -92,6 +103,7 @@ def create_app(
 ) -> Litestar:
     """Build the API over `store` and `model`. With run_worker=False nothing processes files
     or delivers events until a test drains `app.state.worker` (and `app.state.deliverer`)."""
+    owner = new_owner()  # this process, holding the runs its worker and deliverer claim
     classifier = Classifier(
         model,
         Prompts(settings.prompts_dir),
@@ -109,6 +121,9 @@ def create_app(
         read_tokens=settings.read_tokens,
         extractor=Extractor(model, Prompts(settings.prompts_dir), settings.answer_retries),
         extract_tokens=settings.extract_tokens,
+        job_timeout=settings.job_timeout,
+        stale_seconds=settings.stale_seconds,
+        owner=owner,
     )
     deliverer = Deliverer(
         store,
@@ -117,6 +132,8 @@ def create_app(
         max_attempts=settings.webhook_max_attempts,
         retry_seconds=settings.webhook_retry_seconds,
         allowed_hosts=settings.webhook_allowed_hosts,
+        stale_seconds=settings.stale_seconds,
+        owner=owner,
     )
 
     @asynccontextmanager
@@ -158,6 +175,7 @@ def create_app(
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },
+        before_request=guard(settings),
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="docsort", version="0.1.0", path="/schema"),
     )

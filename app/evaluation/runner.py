@@ -228,7 +228,8 @@ async def run_folder(
     app = create_app(settings, store, model, run_worker=False)
     rows: dict[str, dict[str, Any]] = {}
     try:
-        async with AsyncTestClient(app=app, timeout=60) as client:
+        # In process, as 127.0.0.1: the API answers only to the hosts it is served under.
+        async with AsyncTestClient(app=app, base_url="http://127.0.0.1", timeout=60) as client:
             body = _checked(await client.post("/v1/classifications", json=folder.classification))
             cls_id = body["classification"]["id"]
             ids = {c["name"]: c["id"] for c in body["classification"]["categories"]}

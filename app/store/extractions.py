@@ -4,9 +4,11 @@ chained from a verdict)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from ..ids import new_id
+from ..jobs import EXTRACTIONS, Status
 from .base import (
     CHAINED,
     CLASSIFICATION_FILE,
@@ -17,9 +19,9 @@ from .base import (
     PROCESSED,
     PROCESSING,
     QUEUED,
-    StoreBase,
     now_iso,
 )
+from .jobs import JobStore
 
 _EXTRACTION_BATCH_COLUMNS = f"""
     b.id, b.extraction_id, b.file_count, b.created_at,
@@ -42,7 +44,7 @@ _JOB_COLUMNS = """
 """
 
 
-class ExtractionStore(StoreBase):
+class ExtractionStore(JobStore):
     def create_extraction(self, name: str, description: str, fields: list[dict[str, Any]]) -> str:
         ext_id = new_id("ext")
         ts = now_iso()
@@ -131,25 +133,20 @@ class ExtractionStore(StoreBase):
 
     # Extraction jobs: the worker's side -------------------------------------------------------
 
-    def claim_extraction(self, now: float) -> dict[str, Any] | None:
-        """Like claim_file, for the oldest runnable extraction job."""
-        return self._row(
-            f"UPDATE extraction_jobs SET status = '{PROCESSING}', attempts = attempts + 1,"
-            " run_token = ?, started_at = ?, error = NULL"
-            " WHERE file_id = (SELECT file_id FROM extraction_jobs WHERE status = ?"
-            "   AND (run_after IS NULL OR run_after <= ?) ORDER BY created_at, rowid LIMIT 1)"
-            " RETURNING *",
-            [new_id("run"), now_iso(), QUEUED, now],
+    def claim_extraction(self, owner: str, now: float | None = None) -> dict[str, Any] | None:
+        """Like claim_file, for the first runnable extraction job."""
+        return self._claim(
+            EXTRACTIONS,
+            owner,
+            "SELECT file_id FROM extraction_jobs WHERE status = ?"
+            " AND (run_after IS NULL OR run_after <= ?) ORDER BY queued_at, rowid LIMIT 1",
+            [QUEUED, time.time() if now is None else now],
+            {"started_at": now_iso(), "error": None},
         )
 
     def _finish_job(self, file_id: str, token: str, values: dict[str, Any]) -> bool:
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        cursor = self.db.execute(
-            f"UPDATE extraction_jobs SET {assignments}"
-            " WHERE file_id = ? AND run_token = ? AND status = ?",
-            [*values.values(), file_id, token, PROCESSING],
-        )
-        return cursor.rowcount == 1
+        target = Status.DONE if values.pop("status") == PROCESSED else Status.FAILED
+        return self._finish_run(EXTRACTIONS, target, file_id, token, {**values, "owner": None})
 
     def record_extraction(
         self,
@@ -188,22 +185,19 @@ class ExtractionStore(StoreBase):
                 self._job_done(file_id)
         return recorded
 
-    def record_extraction_retry(
-        self, file_id: str, token: str, error: str, run_after: float
-    ) -> bool:
-        return self._finish_job(
-            file_id,
-            token,
-            {"status": QUEUED, "error": error, "run_after": run_after, "run_token": None},
-        )
-
     def _job_done(self, file_id: str) -> None:
         job = self._row("SELECT source FROM extraction_jobs WHERE file_id = ?", [file_id])
         subject = CLASSIFICATION_FILE if job and job["source"] == CHAINED else EXTRACTION_FILE
         self._emit(FILE_PROCESSED, file_id, subject)
 
     def _queue_job(self, values: dict[str, Any]) -> None:
-        values = {**values, "status": QUEUED, "attempts": 0, "created_at": now_iso()}
+        values = {
+            **values,
+            "status": QUEUED,
+            "attempts": 0,
+            "created_at": now_iso(),
+            "queued_at": time.time(),
+        }
         self.db.execute(
             f"INSERT INTO extraction_jobs ({', '.join(values)})"
             f" VALUES ({', '.join('?' * len(values))})",

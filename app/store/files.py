@@ -4,10 +4,12 @@ the user's override and redo."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from ..ids import new_id
-from .base import FAILED, PROCESSED, PROCESSING, QUEUED, StoreBase, now_iso
+from ..jobs import EXTRACTIONS, FILES, Status
+from .base import FAILED, PROCESSED, PROCESSING, QUEUED, now_iso
+from .jobs import JobStore
 
 _BATCH_COLUMNS = f"""
     b.id, b.classification_id, b.file_count, b.created_at,
@@ -52,7 +54,7 @@ _FILE_JOINS = """
 """
 
 
-class FileStore(StoreBase):
+class FileStore(JobStore):
     # Batches and files --------------------------------------------------------------------
 
     def create_batch(
@@ -64,7 +66,7 @@ class FileStore(StoreBase):
     ) -> None:
         """A batch to classify, or (`examples_for` a category) example files of that
         category: read and embedded like a batch, never classified, left out of listings."""
-        ts = now_iso()
+        ts, queued_at = now_iso(), time.time()
         with self.db.atomic():
             self.db["batches"].insert(
                 {
@@ -85,6 +87,7 @@ class FileStore(StoreBase):
                     "attempts": 0,
                     "overridden": 0,
                     "created_at": ts,
+                    "queued_at": queued_at,
                 }
                 for f in files
             )
@@ -120,20 +123,20 @@ class FileStore(StoreBase):
             params.append(cls_id)
         return self._row(sql, params)
 
-    # The worker's side: claim, finish, fail, retry -----------------------------------
+    # The worker's side: claim, finish, fail ---------------------------------------
 
-    def claim_file(self, now: float) -> dict[str, Any] | None:
-        """Atomically move the oldest runnable queued file to processing.
+    def claim_file(self, owner: str, now: float | None = None) -> dict[str, Any] | None:
+        """Move the first runnable queued file to processing, for `owner`.
 
         The fresh run_token lets a finishing run notice that the file was redone or
         re-queued under it, and drop its now-stale result."""
-        return self._row(
-            f"UPDATE files SET status = '{PROCESSING}', attempts = attempts + 1,"
-            " run_token = ?, started_at = ?, error = NULL"
-            " WHERE id = (SELECT id FROM files WHERE status = ?"
-            "   AND (run_after IS NULL OR run_after <= ?) ORDER BY rowid LIMIT 1)"
-            " RETURNING *",
-            [new_id("run"), now_iso(), QUEUED, now],
+        return self._claim(
+            FILES,
+            owner,
+            "SELECT id FROM files WHERE status = ? AND (run_after IS NULL OR run_after <= ?)"
+            " ORDER BY queued_at, rowid LIMIT 1",
+            [QUEUED, time.time() if now is None else now],
+            {"started_at": now_iso(), "error": None},
         )
 
     def next_run_after(self) -> float | None:
@@ -144,12 +147,8 @@ class FileStore(StoreBase):
         return row["t"] if row else None
 
     def _finish(self, file_id: str, token: str, values: dict[str, Any]) -> bool:
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        cursor = self.db.execute(
-            f"UPDATE files SET {assignments} WHERE id = ? AND run_token = ? AND status = ?",
-            [*values.values(), file_id, token, PROCESSING],
-        )
-        return cursor.rowcount == 1
+        target = Status.DONE if values.pop("status") == PROCESSED else Status.FAILED
+        return self._finish_run(FILES, target, file_id, token, {**values, "owner": None})
 
     def record_verdict(
         self,
@@ -210,28 +209,6 @@ class FileStore(StoreBase):
         )
         return cursor.rowcount == 1
 
-    def record_retry(self, file_id: str, token: str, error: str, run_after: float) -> bool:
-        return self._finish(
-            file_id,
-            token,
-            {"status": QUEUED, "error": error, "run_after": run_after, "run_token": None},
-        )
-
-    def requeue_processing(self) -> int:
-        """Put back files a dead (or stopping) process left in processing; their attempt
-        did not finish, so it is not counted against them."""
-        cursor = self.db.execute(
-            "UPDATE files SET status = ?, run_token = NULL, run_after = NULL,"
-            " attempts = max(attempts - 1, 0) WHERE status = ?",
-            [QUEUED, PROCESSING],
-        )
-        jobs = self.db.execute(
-            "UPDATE extraction_jobs SET status = ?, run_token = NULL, run_after = NULL,"
-            " attempts = max(attempts - 1, 0) WHERE status = ?",
-            [QUEUED, PROCESSING],
-        )
-        return cursor.rowcount + jobs.rowcount
-
     # The user's side: override and redo ----------------------------------------------
 
     def override_file(self, file_id: str, category_id: str | None) -> None:
@@ -252,14 +229,53 @@ class FileStore(StoreBase):
             self._clear_verdict(file_id)
             self._follow_verdict(file_id)
 
+    def redo_batch(self, batch_id: str, failed_only: bool) -> int:
+        """Queue again a batch's failed files and failed chained extractions (or, not
+        `failed_only`, every file); a person's override stays: it is their verdict."""
+        with self.db.atomic():
+            files = self._rows(
+                "SELECT f.id FROM files f WHERE f.batch_id = ? AND NOT f.overridden"
+                " AND (? = 0 OR f.status = ?)",
+                [batch_id, int(failed_only), FAILED],
+            )
+            for row in files:
+                self._clear_verdict(row["id"])
+                self._follow_verdict(row["id"])
+            jobs = self.transition(
+                EXTRACTIONS,
+                Status.QUEUED,
+                "file_id IN (SELECT id FROM files WHERE batch_id = ?)",
+                [batch_id],
+                {
+                    **dict.fromkeys(["error", "run_token", "run_after", "finished_at"]),
+                    "attempts": 0,
+                    "interruptions": 0,
+                    "retries": 0,
+                    "queued_at": time.time(),
+                },
+                allowed=frozenset({Status.FAILED}),
+            )
+        return len(files) + len(jobs)
+
     def _clear_verdict(self, file_id: str) -> None:
-        self.db.execute(
-            "UPDATE files SET status = ?, attempts = 0, run_token = NULL, run_after = NULL,"
-            " error = NULL, model_category_id = NULL, model_confidence = NULL,"
-            " model_confidence_sources = NULL, model_evidence = NULL,"
-            " model_reasoning = NULL, model_name = NULL, model_source = NULL, overridden = 0,"
-            " override_category_id = NULL, overridden_at = NULL,"
-            " checked_at = NULL, started_at = NULL,"
-            " finished_at = NULL WHERE id = ?",
-            [QUEUED, file_id],
+        """A fresh job: its attempts and interruptions start again from nothing."""
+        cleared = (
+            "run_token run_after error model_category_id model_confidence"
+            " model_confidence_sources model_evidence model_reasoning model_name model_source"
+            " override_category_id overridden_at checked_at started_at finished_at owner"
+            " heartbeat_at"
+        ).split()
+        self.transition(
+            FILES,
+            Status.QUEUED,
+            "id = ?",
+            [file_id],
+            {
+                **dict.fromkeys(cleared),
+                "attempts": 0,
+                "interruptions": 0,
+                "retries": 0,
+                "overridden": 0,
+                "queued_at": time.time(),
+            },
         )

@@ -4,16 +4,21 @@ change they announce, then sent by the delivery loop in app/webhooks.py."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from ..ids import new_id
-from .base import CLASSIFICATION_FILE, FAILED, StoreBase, now_iso
+from ..jobs import DELIVERIES, Status
+from .base import CLASSIFICATION_FILE, now_iso
+from .jobs import JobStore
 
 # Webhook deliveries: pending (due now or backing off), sending, delivered, failed (gave up).
-PENDING, SENDING, DELIVERED = "pending", "sending", "delivered"
+PENDING, SENDING, DELIVERED = (
+    DELIVERIES.name(s) for s in (Status.QUEUED, Status.RUNNING, Status.DONE)
+)
 
 
-class WebhookStore(StoreBase):
+class WebhookStore(JobStore):
     def create_webhook(self, url: str, events: list[str], secret: str) -> str:
         hook_id = new_id("wh")
         self.db.execute(
@@ -73,20 +78,20 @@ class WebhookStore(StoreBase):
                 [new_id("dlv"), hook["id"], event_id, file_id, PENDING, ts],
             )
 
-    def claim_delivery(self, now: float) -> dict[str, Any] | None:
+    def claim_delivery(self, owner: str, now: float | None = None) -> dict[str, Any] | None:
         """The oldest due delivery, moved to sending, with its event and webhook. Events about
         one file reach one webhook in order: a delivery waits while an earlier one for the
         same file and webhook is pending (even one backing off) or being sent."""
         with self.db.atomic():
-            delivery = self._row(
-                f"UPDATE webhook_deliveries SET status = '{SENDING}', attempts = attempts + 1,"
-                " run_token = ? WHERE rowid = (SELECT d.rowid FROM webhook_deliveries d"
-                "   WHERE d.status = ? AND d.next_attempt_at <= ? AND NOT EXISTS ("
-                "     SELECT 1 FROM webhook_deliveries o WHERE o.webhook_id = d.webhook_id"
-                "     AND o.file_id = d.file_id AND o.status IN (?, ?) AND o.rowid < d.rowid)"
-                "   ORDER BY d.rowid LIMIT 1)"
-                " RETURNING *",
-                [new_id("run"), PENDING, now, PENDING, SENDING],
+            delivery = self._claim(
+                DELIVERIES,
+                owner,
+                "SELECT d.id FROM webhook_deliveries d"
+                " WHERE d.status = ? AND d.next_attempt_at <= ? AND NOT EXISTS ("
+                "   SELECT 1 FROM webhook_deliveries o WHERE o.webhook_id = d.webhook_id"
+                "   AND o.file_id = d.file_id AND o.status IN (?, ?) AND o.rowid < d.rowid)"
+                " ORDER BY d.rowid LIMIT 1",
+                [PENDING, time.time() if now is None else now, PENDING, SENDING],
             )
             if delivery is None:
                 return None
@@ -108,21 +113,16 @@ class WebhookStore(StoreBase):
     ) -> bool:
         """Log one attempt, and mark the delivery delivered, pending again until `retry_at`,
         or failed for good. False when the delivery is gone (its webhook deleted)."""
-        status = DELIVERED if delivered else (PENDING if retry_at is not None else FAILED)
+        if delivered:
+            target, values = Status.DONE, {"delivered_at": now_iso(), "error": None}
+        elif retry_at is not None:
+            target, values = Status.QUEUED, {"next_attempt_at": retry_at, "error": attempt["error"]}
+        else:
+            target, values = Status.FAILED, {"error": attempt["error"]}
         with self.db.atomic():
-            cursor = self.db.execute(
-                "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, run_token = NULL,"
-                " delivered_at = ? WHERE id = ? AND run_token = ? AND status = ?",
-                [
-                    status,
-                    retry_at if retry_at is not None else 0,
-                    now_iso() if delivered else None,
-                    delivery_id,
-                    token,
-                    SENDING,
-                ],
-            )
-            if cursor.rowcount != 1:
+            if not self._finish_run(
+                DELIVERIES, target, delivery_id, token, {**values, "run_token": None, "owner": None}
+            ):
                 return False
             values = {"delivery_id": delivery_id, **attempt}
             self.db.execute(
@@ -131,16 +131,6 @@ class WebhookStore(StoreBase):
                 list(values.values()),
             )
         return True
-
-    def requeue_deliveries(self) -> int:
-        """Put back deliveries a dead (or stopping) process left sending: their attempt was
-        not recorded, so it does not count (the receiver may still get the event twice)."""
-        cursor = self.db.execute(
-            "UPDATE webhook_deliveries SET status = ?, run_token = NULL,"
-            " attempts = max(attempts - 1, 0) WHERE status = ?",
-            [PENDING, SENDING],
-        )
-        return cursor.rowcount
 
     def next_delivery_at(self) -> float | None:
         row = self._row(
