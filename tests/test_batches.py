@@ -19,6 +19,8 @@ from litestar.testing import AsyncTestClient
 
 from app.settings import MB, Settings
 
+from .conftest import upload as upload_files
+
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_LIMIT = 64 * 1024
 OTHER = {"name": "Other", "categories": [{"name": "Memo"}]}
@@ -350,3 +352,44 @@ def test_streamed_upload_keeps_server_memory_flat(
     stored = files_on_disk(tmp_path / "server" / "uploads" / batch_id)
     assert [p.stat().st_size for p in stored] == [25 * MB] * 4
     assert peak_rss_mb(process.pid) < baseline + 60
+
+
+async def test_redo_a_batch_queues_its_failed_files_or_all_but_overrides(
+    client, inbox, worker, fake_model
+):
+    fake_model.replies = ["{}", "{}", "{}"]  # the first file's answers are all invalid
+    batch = await upload_files(client, inbox["id"], {"a.txt": b"Invoice", "b.txt": b"Receipt"})
+    await worker.drain()
+    base = f"/v1/classifications/{inbox['id']}/batches/{batch['id']}"
+    files = {f["file_name"]: f for f in (await client.get(base)).json()["files"]}
+    failed = next(f for f in files.values() if f["status"] == "failed")
+    done = next(f for f in files.values() if f["status"] == "processed")
+
+    response = await client.post(f"{base}/redo")
+    assert response.status_code == 202
+    assert response.json()["requeued"] == 1
+    assert response.json()["batch"]["failed_count"] == 0
+    assert await worker.drain() == 1
+    after = {f["id"]: f for f in (await client.get(base)).json()["files"]}
+    assert after[failed["id"]]["status"] == "processed"
+    assert after[done["id"]]["finished_at"] == done["finished_at"]  # untouched
+
+    receipt = inbox["categories"][2]["id"]
+    await client.patch(
+        f"/v1/classifications/{inbox['id']}/files/{done['id']}",
+        json={"classified_category_id": receipt},
+    )
+    response = await client.post(f"{base}/redo?files=all")
+    assert response.json()["requeued"] == 1  # the overridden file is a person's verdict
+    assert await worker.drain() == 1
+    kept = (await client.get(f"/v1/classifications/{inbox['id']}/files/{done['id']}")).json()
+    assert kept["file"]["verdict_source"] == "override"
+
+
+async def test_redo_an_unknown_batch_or_with_a_bad_filter_is_refused(client, inbox):
+    base = f"/v1/classifications/{inbox['id']}/batches"
+    response = await client.post(f"{base}/cbtc_nope/redo")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    batch = await upload_files(client, inbox["id"], {"a.txt": b"Invoice"})
+    response = await client.post(f"{base}/{batch['id']}/redo?files=some")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"

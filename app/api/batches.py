@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -69,6 +69,25 @@ class BatchController(Controller):
     ) -> dict[str, Any]:
         await load_classification(store, cls_id)
         return {"batches": [batch_view(b) for b in await store.list_batches(cls_id)]}
+
+    @post("/{batch_id:str}/redo", status_code=HTTP_202_ACCEPTED)
+    async def redo(
+        self,
+        store: NamedDependency[AsyncStore],
+        worker: NamedDependency[Worker],
+        cls_id: FromPath[str],
+        batch_id: FromPath[str],
+        files: Literal["failed", "all"] = "failed",
+    ) -> dict[str, Any]:
+        """Queue again what failed (files, and chained extractions), or every file; a
+        person's override stays either way."""
+        await load_classification(store, cls_id)
+        if await store.get_batch(cls_id, batch_id) is None:
+            raise NotFound(f"no batch {batch_id!r} in classification {cls_id!r}")
+        requeued = await store.redo_batch(batch_id, failed_only=files == "failed")
+        worker.wake()
+        batch = batch_view(await store.get_batch(cls_id, batch_id))
+        return {"batch": batch, "requeued": requeued}
 
     @get("/{batch_id:str}")
     async def show(
