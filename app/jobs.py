@@ -116,14 +116,19 @@ def next_retry_delay(attempts: int, base: float = 1.0, cap: float = 300.0) -> fl
 _STARTED = secrets.token_hex(4)
 
 
+# This process, as claims and staged uploads name it.
+PROCESS = f"{socket.gethostname()}:{os.getpid()}:{_STARTED}"
+
+
 def new_owner() -> str:
     """Who holds a claim: this host and process, so a sweep on this host can tell a dead
     owner at once instead of waiting for its heartbeat to go stale."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_STARTED}:{secrets.token_hex(3)}"
+    return f"{PROCESS}:{secrets.token_hex(3)}"
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True only when the owner was a process on this host that no longer runs."""
+    """True only when the owner (a claim's, or PROCESS) was a process on this host that no
+    longer runs."""
     host, pid, started, *_ = [*owner.split(":"), "", "", ""]
     if host != socket.gethostname() or not pid.isdigit():
         return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -19,10 +20,14 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 
 from .errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from .ids import new_id
+from .jobs import PROCESS, owner_is_dead
 
 FIELD = "files"
 NAME_MAX = 255
 MULTIPART_OVERHEAD = 64 * 1024  # per file: part headers and boundaries
+STAGING = ".incoming"  # under the uploads folder: each upload's files until it is recorded
+# A batch folder without a batch this old is a crash's leftover, not one being recorded.
+ORPHAN_SECONDS = 60.0
 
 
 @dataclass
@@ -213,7 +218,7 @@ async def receive_batch(
             f"a batch holds at most {max_files} files of {max_file_bytes // (1024 * 1024)} MB each",
             code="batch_too_large",
         )
-    staging = uploads_dir / ".incoming" / batch_id
+    staging = uploads_dir / STAGING / f"{PROCESS}~{batch_id}"
     saved = await receive_files(
         content_type, chunks, staging, max_files=max_files, max_file_bytes=max_file_bytes
     )
@@ -226,3 +231,27 @@ async def receive_batch(
         await asyncio.to_thread(shutil.rmtree, final, True)
         raise
     return saved
+
+
+def clean_uploads(uploads_dir: Path, batch_ids: set[str]) -> list[Path]:
+    """Remove what a dead process left: its staged uploads, and batch folders that no batch
+    in `batch_ids` was recorded for (older than a minute: one may be being recorded now).
+    Other live processes' uploads are left alone. Returns what went."""
+    removed: list[Path] = []
+    staging = uploads_dir / STAGING
+    for entry in sorted(staging.iterdir()) if staging.is_dir() else []:
+        owner, sep, _ = entry.name.rpartition("~")
+        if not sep or owner_is_dead(owner):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    folders = (
+        [p for p in sorted(uploads_dir.iterdir()) if p.is_dir() and p.name != STAGING]
+        if uploads_dir.is_dir()
+        else []
+    )
+    old = time.time() - ORPHAN_SECONDS
+    for folder in folders:
+        if folder.name not in batch_ids and folder.stat().st_mtime < old:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

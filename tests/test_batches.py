@@ -3,6 +3,7 @@ progress; plus a memory check of streaming uploads against a real uvicorn proces
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import subprocess
@@ -17,8 +18,12 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.api import create_app
+from app.jobs import PROCESS
 from app.settings import MB, Settings
+from app.uploads import STAGING
 
+from .conftest import BASE_URL, DEAD_OWNER
 from .conftest import upload as upload_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -393,3 +398,24 @@ async def test_redo_an_unknown_batch_or_with_a_bad_filter_is_refused(client, inb
     batch = await upload_files(client, inbox["id"], {"a.txt": b"Invoice"})
     response = await client.post(f"{base}/{batch['id']}/redo?files=some")
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+
+
+async def test_start_removes_what_a_dead_process_left_in_uploads(
+    settings, store, fake_model, client, inbox
+):
+    batch = await upload_files(client, inbox["id"], {"a.txt": b"Invoice"})
+    uploads = settings.uploads_dir
+    dead = uploads / STAGING / f"{DEAD_OWNER.rpartition(':')[0]}~cbtc_dead"
+    live = uploads / STAGING / f"{PROCESS}~cbtc_live"
+    orphan, recent = uploads / "cbtc_orphan", uploads / "cbtc_recent"
+    for folder in (dead, live, orphan, recent):
+        folder.mkdir(parents=True)
+        (folder / "file_1").write_bytes(b"bytes")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+
+    app = create_app(settings, store, fake_model, run_worker=False)
+    async with AsyncTestClient(app=app, base_url=BASE_URL):
+        pass
+    assert not dead.exists() and not orphan.exists()
+    assert live.exists() and recent.exists()  # another live upload; one being recorded
+    assert (uploads / batch["id"]).is_dir()

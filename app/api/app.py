@@ -23,6 +23,7 @@ from ..model import ModelClient
 from ..prompts import Prompts
 from ..settings import Settings
 from ..store import AsyncStore
+from ..uploads import clean_uploads
 from ..verdict.classifier import Classifier
 from ..webhooks import Deliverer
 from ..worker import Worker
@@ -138,6 +139,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        known = await store.batch_ids()
+        removed = await asyncio.to_thread(clean_uploads, settings.uploads_dir, known)
+        if removed:
+            log.warning("removed %d upload(s) a stopped process left behind", len(removed))
         if run_worker:
             await worker.start()
             await deliverer.start()

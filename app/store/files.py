@@ -106,6 +106,11 @@ class FileStore(JobStore):
             [cls_id],
         )
 
+    def batch_ids(self) -> set[str]:
+        """Every batch's id, of either kind: the names of the folders its files are in."""
+        rows = self._rows("SELECT id FROM batches UNION SELECT id FROM extraction_batches")
+        return {r["id"] for r in rows}
+
     def batch_files(self, batch_id: str) -> list[dict[str, Any]]:
         return self._rows(
             f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.batch_id = ? ORDER BY f.id",
