@@ -142,11 +142,11 @@ TWO_FILES = multipart_body(("files", "a.txt", b"first file"), ("files", "b.txt",
             "no_files",
             id="no files part",
         ),
-        pytest.param({"json": {"files": ["a.txt"]}}, 400, "not_multipart", id="json body"),
+        pytest.param({"json": {"files": ["a.txt"]}}, 415, "unsupported_media_type", id="json body"),
         pytest.param(
             {"content": TWO_FILES, "headers": {"content-type": "multipart/form-data"}},
             400,
-            "not_multipart",
+            "bad_multipart",
             id="no boundary",
         ),
         pytest.param(

@@ -302,7 +302,8 @@ async def test_refused_uploads_store_nothing(client, settings):
     response = await client.post(url, files=[("other", ("a.txt", b"x"))])
     assert response.status_code == 422 and response.json()["error"]["code"] == "no_files"
     response = await client.post(url, json={"files": []})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "not_multipart"
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
     many = [("files", (f"{i}.txt", b"x")) for i in range(settings.max_files + 1)]
     response = await client.post(url, files=many)
     assert response.json()["error"]["code"] == "too_many_files"

@@ -139,7 +139,8 @@ async def test_example_uploads_refuse_what_batches_refuse(client, inbox, setting
     response = await client.post(url, files=parts(many))
     assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_files"
     response = await client.post(url, json={"files": []})
-    assert response.status_code == 400 and response.json()["error"]["code"] == "not_multipart"
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
     assert (await client.get(url)).json() == {"examples": []}
     assert not list(settings.uploads_dir.rglob("file_*"))
 

@@ -14,9 +14,7 @@ FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
 MAX_DEPTH = 3  # a field, an object's field, and one more level
 MAX_FIELDS = 200  # in the whole template, nested ones included
 
-FieldName = Annotated[
-    str, CleanName, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-]
+FieldName = Annotated[str, CleanName, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 EnumValue = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
 Description = Annotated[str, CleanText, StringConstraints(max_length=1000)]
 
