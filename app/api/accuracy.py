@@ -12,6 +12,8 @@ from litestar.params import FromPath
 from ..store import AsyncStore
 from ..store.learning import RECENT
 from .classifications import load_classification
+from .openapi import errors_for
+from .responses import Accuracy, AccuracyResponse, AccuracySummary
 
 NONE = "none"
 CONFUSED_SHOWN = 5
@@ -21,7 +23,7 @@ def _share(right: int, total: int) -> float | None:
     return round(right / total, 4) if total else None
 
 
-def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(checks: list[dict[str, Any]]) -> AccuracySummary:
     """Of these checks: how many, the share right, per category (the person's), and per
     source (examples alone, or the model weighed)."""
     right = [c for c in checks if c["predicted_category_id"] == c["label_category_id"]]
@@ -49,7 +51,7 @@ def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def live_accuracy(checks: list[dict[str, Any]], recent: int = RECENT) -> dict[str, Any]:
+def live_accuracy(checks: list[dict[str, Any]], recent: int = RECENT) -> Accuracy:
     """Each file counts once, by its latest check; `checks` are oldest first."""
     confused = Counter(
         (c["label_name"] or NONE, c["predicted_name"] or NONE)
@@ -70,9 +72,9 @@ def live_accuracy(checks: list[dict[str, Any]], recent: int = RECENT) -> dict[st
 class AccuracyController(Controller):
     path = "/v1/classifications/{cls_id:str}/accuracy"
 
-    @get("/")
+    @get("/", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> AccuracyResponse:
         await load_classification(store, cls_id)
         return {"accuracy": live_accuracy(await store.latest_checks(cls_id))}

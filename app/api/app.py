@@ -14,7 +14,7 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 
 from ..errors import DocsortError
 from ..extraction import Extractor
@@ -37,6 +37,9 @@ from .extractions import (
     ExtractionFileController,
 )
 from .files import FileController
+from .methods import options_allow_every_method
+from .openapi import RequestModels, errors_for
+from .responses import Health
 from .security import guard
 from .views import event_data
 from .webhooks import WebhookController
@@ -44,11 +47,18 @@ from .webhooks import WebhookController
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str, details: Any = None) -> Response[Any]:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     return Response(
         DocsortError(message, code=code, details=details).body(),
         status_code=status,
         media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
@@ -62,7 +72,7 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    return _error(exc.status_code, code, exc.detail)
+    return _error(exc.status_code, code, exc.detail, headers=exc.headers)  # a 405's Allow
 
 
 def _unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -70,12 +80,21 @@ def _unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return _error(500, "internal_error", "something went wrong on the server; see its log")
 
 
-@get("/health")
+@get(
+    "/health",
+    **errors_for(
+        responses={
+            503: ResponseSpec(
+                Health, generate_examples=False, description="Not ready: see what is not ok"
+            )
+        }
+    ),
+)
 async def health(
     store: NamedDependency[AsyncStore],
     model: NamedDependency[ModelClient],
     worker: NamedDependency[Worker],
-) -> Response[dict[str, Any]]:
+) -> Response[Health]:
     """Ready when the database answers and the model server has the model; the worker says
     whether it is waiting for the model server, and since when."""
     try:
@@ -181,6 +200,8 @@ def create_app(
             Exception: _unexpected_error,
         },
         before_request=guard(settings),
+        middleware=[options_allow_every_method],
+        plugins=[RequestModels()],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="docsort", version="0.1.0", path="/schema"),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -17,6 +17,8 @@ from ..store import AsyncStore
 from ..uploads import SavedFile, receive_batch
 from ..worker import Worker
 from .classifications import load_classification
+from .openapi import errors_for
+from .responses import BatchDetailResponse, BatchListResponse, BatchRedoResponse, BatchResponse
 from .views import batch_view, file_view
 
 
@@ -42,7 +44,12 @@ async def receive_upload(
 class BatchController(Controller):
     path = "/v1/classifications/{cls_id:str}/batches"
 
-    @post("/", status_code=HTTP_202_ACCEPTED, request_max_body_size=None)
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,
+        **errors_for(404, body="multipart"),
+    )
     async def upload(
         self,
         request: Request,
@@ -50,7 +57,7 @@ class BatchController(Controller):
         worker: NamedDependency[Worker],
         settings: NamedDependency[Settings],
         cls_id: FromPath[str],
-    ) -> dict[str, Any]:
+    ) -> BatchResponse:
         """Every file is on disk and recorded before the 202 goes out."""
         await load_classification(store, cls_id)
         batch_id = new_id("cbtc")
@@ -63,14 +70,14 @@ class BatchController(Controller):
         worker.wake()
         return {"batch": batch_view(await store.get_batch(cls_id, batch_id))}
 
-    @get("/")
+    @get("/", **errors_for(404))
     async def index(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> BatchListResponse:
         await load_classification(store, cls_id)
         return {"batches": [batch_view(b) for b in await store.list_batches(cls_id)]}
 
-    @post("/{batch_id:str}/redo", status_code=HTTP_202_ACCEPTED)
+    @post("/{batch_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404, 422))
     async def redo(
         self,
         store: NamedDependency[AsyncStore],
@@ -78,7 +85,7 @@ class BatchController(Controller):
         cls_id: FromPath[str],
         batch_id: FromPath[str],
         files: Literal["failed", "all"] = "failed",
-    ) -> dict[str, Any]:
+    ) -> BatchRedoResponse:
         """Queue again what failed (files, and chained extractions), or every file; a
         person's override stays either way."""
         await load_classification(store, cls_id)
@@ -89,10 +96,10 @@ class BatchController(Controller):
         batch = batch_view(await store.get_batch(cls_id, batch_id))
         return {"batch": batch, "requeued": requeued}
 
-    @get("/{batch_id:str}")
+    @get("/{batch_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], batch_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> BatchDetailResponse:
         await load_classification(store, cls_id)
         batch = await store.get_batch(cls_id, batch_id)
         if batch is None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -11,9 +9,11 @@ from litestar.params import FromPath, JSONBody
 from ..errors import InvalidInput, NotFound
 from ..schemas import CategoryIn, ClassificationIn, ClassificationPatch
 from ..store import AsyncStore
+from .openapi import errors_for
+from .responses import Classification, ClassificationListResponse, ClassificationResponse
 
 
-async def load_classification(store: AsyncStore, cls_id: str) -> dict[str, Any]:
+async def load_classification(store: AsyncStore, cls_id: str) -> Classification:
     classification = await store.get_classification(cls_id)
     if classification is None:
         raise NotFound(f"no classification with id {cls_id!r}")
@@ -33,33 +33,33 @@ async def check_links(store: AsyncStore, categories: list[CategoryIn]) -> None:
 class ClassificationController(Controller):
     path = "/v1/classifications"
 
-    @post("/")
+    @post("/", **errors_for(body="json"))
     async def create(
         self, store: NamedDependency[AsyncStore], data: JSONBody[ClassificationIn]
-    ) -> dict[str, Any]:
+    ) -> ClassificationResponse:
         await check_links(store, data.categories)
         cls_id = await store.create_classification(
             data.name, data.description, [c.model_dump() for c in data.categories]
         )
         return {"classification": await load_classification(store, cls_id)}
 
-    @get("/")
-    async def index(self, store: NamedDependency[AsyncStore]) -> dict[str, Any]:
+    @get("/", **errors_for())
+    async def index(self, store: NamedDependency[AsyncStore]) -> ClassificationListResponse:
         return {"classifications": await store.list_classifications()}
 
-    @get("/{cls_id:str}")
+    @get("/{cls_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ClassificationResponse:
         return {"classification": await load_classification(store, cls_id)}
 
-    @patch("/{cls_id:str}")
+    @patch("/{cls_id:str}", **errors_for(404, body="json"))
     async def update(
         self,
         store: NamedDependency[AsyncStore],
         cls_id: FromPath[str],
         data: JSONBody[ClassificationPatch],
-    ) -> dict[str, Any]:
+    ) -> ClassificationResponse:
         await load_classification(store, cls_id)
         categories = None
         if data.categories is not None:

@@ -19,10 +19,12 @@ from ..store import AsyncStore
 from ..worker import Worker
 from .batches import receive_upload
 from .classifications import load_classification
+from .openapi import errors_for
+from .responses import Category, ExampleListResponse
 from .views import example_view
 
 
-async def load_category(store: AsyncStore, cls_id: str, category_id: str) -> dict[str, Any]:
+async def load_category(store: AsyncStore, cls_id: str, category_id: str) -> Category:
     classification = await load_classification(store, cls_id)
     for category in classification["categories"]:
         if category["id"] == category_id:
@@ -33,7 +35,12 @@ async def load_category(store: AsyncStore, cls_id: str, category_id: str) -> dic
 class ExampleController(Controller):
     path = "/v1/classifications/{cls_id:str}/categories/{category_id:str}/examples"
 
-    @post("/", status_code=HTTP_202_ACCEPTED, request_max_body_size=None)
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,
+        **errors_for(404, body="multipart"),
+    )
     async def upload(
         self,
         request: Request,
@@ -42,7 +49,7 @@ class ExampleController(Controller):
         settings: NamedDependency[Settings],
         cls_id: FromPath[str],
         category_id: FromPath[str],
-    ) -> dict[str, Any]:
+    ) -> ExampleListResponse:
         """The same limits and errors as a batch; each file counts once it is processed."""
         await load_category(store, cls_id, category_id)
         batch_id = new_id("cbtc")
@@ -58,14 +65,14 @@ class ExampleController(Controller):
         rows = [await store.get_example(category_id, f.id) for f in saved]
         return {"examples": [example_view(row) for row in rows if row]}
 
-    @get("/")
+    @get("/", **errors_for(404))
     async def index(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], category_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ExampleListResponse:
         await load_category(store, cls_id, category_id)
         return {"examples": [example_view(r) for r in await store.list_examples(category_id)]}
 
-    @delete("/{file_id:str}")
+    @delete("/{file_id:str}", **errors_for(404))
     async def remove(
         self,
         store: NamedDependency[AsyncStore],

@@ -16,6 +16,15 @@ from ..settings import Settings
 from ..store import AsyncStore
 from ..worker import Worker
 from .batches import receive_upload
+from .openapi import errors_for
+from .responses import (
+    ExtractionBatchDetailResponse,
+    ExtractionBatchListResponse,
+    ExtractionBatchResponse,
+    ExtractionFileResponse,
+    ExtractionListResponse,
+    ExtractionResponse,
+)
 from .views import extraction_batch_view, extraction_file_view, extraction_view
 
 
@@ -33,30 +42,30 @@ def _fields(data: ExtractionIn | ExtractionPatch) -> list[dict[str, Any]]:
 class ExtractionController(Controller):
     path = "/v1/extractions"
 
-    @post("/")
+    @post("/", **errors_for(body="json"))
     async def create(
         self, store: NamedDependency[AsyncStore], data: JSONBody[ExtractionIn]
-    ) -> dict[str, Any]:
+    ) -> ExtractionResponse:
         ext_id = await store.create_extraction(data.name, data.description, _fields(data))
         return {"extraction": extraction_view(await load_extraction(store, ext_id))}
 
-    @get("/")
-    async def index(self, store: NamedDependency[AsyncStore]) -> dict[str, Any]:
+    @get("/", **errors_for())
+    async def index(self, store: NamedDependency[AsyncStore]) -> ExtractionListResponse:
         return {"extractions": [extraction_view(e) for e in await store.list_extractions()]}
 
-    @get("/{ext_id:str}")
+    @get("/{ext_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], ext_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ExtractionResponse:
         return {"extraction": extraction_view(await load_extraction(store, ext_id))}
 
-    @patch("/{ext_id:str}")
+    @patch("/{ext_id:str}", **errors_for(404, body="json"))
     async def update(
         self,
         store: NamedDependency[AsyncStore],
         ext_id: FromPath[str],
         data: JSONBody[ExtractionPatch],
-    ) -> dict[str, Any]:
+    ) -> ExtractionResponse:
         """`fields`, when sent, is the whole new list; results already made are kept."""
         await load_extraction(store, ext_id)
         values = data.model_dump(include={"name", "description"}, exclude_none=True)
@@ -70,7 +79,12 @@ class ExtractionController(Controller):
 class ExtractionBatchController(Controller):
     path = "/v1/extractions/{ext_id:str}/batches"
 
-    @post("/", status_code=HTTP_202_ACCEPTED, request_max_body_size=None)
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,
+        **errors_for(404, body="multipart"),
+    )
     async def upload(
         self,
         request: Request,
@@ -78,7 +92,7 @@ class ExtractionBatchController(Controller):
         worker: NamedDependency[Worker],
         settings: NamedDependency[Settings],
         ext_id: FromPath[str],
-    ) -> dict[str, Any]:
+    ) -> ExtractionBatchResponse:
         """The same upload as a classification batch: every file is on disk and queued
         before the 202 goes out."""
         await load_extraction(store, ext_id)
@@ -93,18 +107,18 @@ class ExtractionBatchController(Controller):
         batch = await store.get_extraction_batch(ext_id, batch_id)
         return {"batch": extraction_batch_view(batch)}
 
-    @get("/")
+    @get("/", **errors_for(404))
     async def index(
         self, store: NamedDependency[AsyncStore], ext_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ExtractionBatchListResponse:
         await load_extraction(store, ext_id)
         batches = await store.list_extraction_batches(ext_id)
         return {"batches": [extraction_batch_view(b) for b in batches]}
 
-    @get("/{batch_id:str}")
+    @get("/{batch_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], ext_id: FromPath[str], batch_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ExtractionBatchDetailResponse:
         await load_extraction(store, ext_id)
         batch = await store.get_extraction_batch(ext_id, batch_id)
         if batch is None:
@@ -119,10 +133,10 @@ class ExtractionBatchController(Controller):
 class ExtractionFileController(Controller):
     path = "/v1/extractions/{ext_id:str}/files"
 
-    @get("/{file_id:str}")
+    @get("/{file_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], ext_id: FromPath[str], file_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> ExtractionFileResponse:
         """A file's result in this extraction, uploaded directly or chained by its verdict."""
         await load_extraction(store, ext_id)
         row = await store.get_extraction_file(file_id, ext_id)

@@ -14,6 +14,8 @@ from ..schemas import OverrideIn
 from ..store import AsyncStore
 from ..worker import Worker
 from .classifications import load_classification
+from .openapi import errors_for
+from .responses import FileResponse
 from .views import file_view
 
 
@@ -28,20 +30,20 @@ async def load_file(store: AsyncStore, cls_id: str, file_id: str) -> dict[str, A
 class FileController(Controller):
     path = "/v1/classifications/{cls_id:str}/files"
 
-    @get("/{file_id:str}")
+    @get("/{file_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> FileResponse:
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
-    @patch("/{file_id:str}")
+    @patch("/{file_id:str}", **errors_for(404, body="json"))
     async def override(
         self,
         store: NamedDependency[AsyncStore],
         cls_id: FromPath[str],
         file_id: FromPath[str],
         data: JSONBody[OverrideIn],
-    ) -> dict[str, Any]:
+    ) -> FileResponse:
         """A user's verdict; no automatic run replaces it (only an explicit redo does)."""
         await load_file(store, cls_id, file_id)
         category_id = data.classified_category_id
@@ -53,10 +55,10 @@ class FileController(Controller):
         await store.override_file(file_id, category_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
-    @post("/{file_id:str}/confirm", status_code=HTTP_200_OK)
+    @post("/{file_id:str}/confirm", status_code=HTTP_200_OK, **errors_for(404, 409))
     async def confirm(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> FileResponse:
         """A person says the verdict is right: the file becomes a labelled example."""
         row = await load_file(store, cls_id, file_id)
         if not (row["overridden"] or row["status"] == "processed"):
@@ -67,14 +69,14 @@ class FileController(Controller):
         await store.confirm_file(file_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
-    @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED)
+    @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404))
     async def redo(
         self,
         store: NamedDependency[AsyncStore],
         worker: NamedDependency[Worker],
         cls_id: FromPath[str],
         file_id: FromPath[str],
-    ) -> dict[str, Any]:
+    ) -> FileResponse:
         """A fresh model run with the current categories; it replaces any override and takes
         the file's label back until it is checked again."""
         await load_file(store, cls_id, file_id)

@@ -6,6 +6,22 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from .responses import (
+    Batch,
+    ChainedExtraction,
+    ClassificationFile,
+    Delivery,
+    Document,
+    Example,
+    Extraction,
+    ExtractionBatch,
+    ExtractionFile,
+    ExtractionResult,
+    ModelVerdict,
+    SignedWebhook,
+    Webhook,
+)
+
 
 def verdict_source(row: dict[str, Any]) -> str | None:
     """Who decided: a person ("override"), the examples alone, or the model weighed."""
@@ -16,10 +32,10 @@ def verdict_source(row: dict[str, Any]) -> str | None:
     return row.get("model_source") or "model"
 
 
-def file_view(row: dict[str, Any]) -> dict[str, Any]:
+def file_view(row: dict[str, Any]) -> ClassificationFile:
     overridden = bool(row["overridden"])
     has_verdict = overridden or row["status"] == "processed"
-    model_verdict = None
+    model_verdict: ModelVerdict | None = None
     if row["status"] == "processed":
         model_verdict = {
             "category_id": row["model_category_id"],
@@ -56,7 +72,7 @@ def file_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def example_view(row: dict[str, Any]) -> dict[str, Any]:
+def example_view(row: dict[str, Any]) -> Example:
     """An example file: `processed` once read and embedded, from then on it teaches."""
     return {
         "id": row["id"],
@@ -72,7 +88,7 @@ def example_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def document_view(row: dict[str, Any]) -> dict[str, Any] | None:
+def document_view(row: dict[str, Any]) -> Document | None:
     """What reading found the file to be; null until it has been read."""
     if row["document_type"] is None:
         return None
@@ -83,7 +99,7 @@ def document_view(row: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def batch_view(row: dict[str, Any]) -> dict[str, Any]:
+def batch_view(row: dict[str, Any]) -> Batch:
     return {
         "id": row["id"],
         "classification_id": row["classification_id"],
@@ -102,7 +118,7 @@ def batch_view(row: dict[str, Any]) -> dict[str, Any]:
 # Extractions --------------------------------------------------------------------------------
 
 
-def _extraction_result(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _extraction_result(row: dict[str, Any], prefix: str = "") -> ExtractionResult:
     """The part of a file's extraction shared by both views; data only once processed."""
     processed = row[f"{prefix}status"] == "processed"
     return {
@@ -118,14 +134,14 @@ def _extraction_result(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     }
 
 
-def chained_extraction_view(row: dict[str, Any]) -> dict[str, Any] | None:
+def chained_extraction_view(row: dict[str, Any]) -> ChainedExtraction | None:
     """The extraction a classified file was chained into, or None."""
     if row.get("x_extraction_id") is None:
         return None
     return {"extraction_id": row["x_extraction_id"], **_extraction_result(row, "x_")}
 
 
-def extraction_view(row: dict[str, Any]) -> dict[str, Any]:
+def extraction_view(row: dict[str, Any]) -> Extraction:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -136,7 +152,7 @@ def extraction_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def extraction_file_view(row: dict[str, Any]) -> dict[str, Any]:
+def extraction_file_view(row: dict[str, Any]) -> ExtractionFile:
     """A file as an extraction shows it: uploaded to it directly, or chained from a
     classification (then `classification_id`, `classification_batch_id` and `category_id`)."""
     return {
@@ -153,7 +169,7 @@ def extraction_file_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def extraction_batch_view(row: dict[str, Any]) -> dict[str, Any]:
+def extraction_batch_view(row: dict[str, Any]) -> ExtractionBatch:
     return {
         "id": row["id"],
         "extraction_id": row["extraction_id"],
@@ -169,16 +185,18 @@ def extraction_batch_view(row: dict[str, Any]) -> dict[str, Any]:
 # Webhooks -----------------------------------------------------------------------------------
 
 
-def webhook_view(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
-    view = {
+def webhook_view(row: dict[str, Any]) -> Webhook:
+    return {
         "id": row["id"],
         "url": row["url"],
         "events": row["events"],
         "created_at": row["created_at"],
     }
-    if with_secret:
-        view["secret"] = row["secret"]
-    return view
+
+
+def signed_webhook_view(row: dict[str, Any]) -> SignedWebhook:
+    """Only the webhook's own answers show the secret it signs events with."""
+    return {**webhook_view(row), "secret": row["secret"]}
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -188,7 +206,7 @@ def _iso(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
+def delivery_view(row: dict[str, Any]) -> Delivery:
     return {
         "id": row["id"],
         "event_id": row["event_id"],
@@ -215,5 +233,5 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
 def event_data(subject: str, row: dict[str, Any]) -> dict[str, Any]:
     """An event's `data`: the file as the API shows it, from the event's snapshot."""
     if subject == "classification_file":
-        return file_view(row)
-    return extraction_file_view(row)
+        return dict(file_view(row))
+    return dict(extraction_file_view(row))

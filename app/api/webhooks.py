@@ -13,7 +13,9 @@ from ..schemas import WebhookIn
 from ..settings import Settings
 from ..store import AsyncStore
 from ..webhooks import check_url, new_secret
-from .views import delivery_view, webhook_view
+from .openapi import errors_for
+from .responses import DeliveryListResponse, WebhookListResponse, WebhookResponse
+from .views import delivery_view, signed_webhook_view, webhook_view
 
 
 async def load_webhook(store: AsyncStore, hook_id: str) -> dict[str, Any]:
@@ -26,38 +28,38 @@ async def load_webhook(store: AsyncStore, hook_id: str) -> dict[str, Any]:
 class WebhookController(Controller):
     path = "/v1/webhooks"
 
-    @post("/")
+    @post("/", **errors_for(body="json"))
     async def create(
         self,
         store: NamedDependency[AsyncStore],
         settings: NamedDependency[Settings],
         data: JSONBody[WebhookIn],
-    ) -> dict[str, Any]:
+    ) -> WebhookResponse:
         """The answer holds the signing secret; events from now on are delivered to it."""
         url = check_url(data.url, settings.webhook_allowed_hosts)
         hook_id = await store.create_webhook(url, data.events, new_secret())
-        return {"webhook": webhook_view(await load_webhook(store, hook_id), with_secret=True)}
+        return {"webhook": signed_webhook_view(await load_webhook(store, hook_id))}
 
-    @get("/")
-    async def index(self, store: NamedDependency[AsyncStore]) -> dict[str, Any]:
+    @get("/", **errors_for())
+    async def index(self, store: NamedDependency[AsyncStore]) -> WebhookListResponse:
         return {"webhooks": [webhook_view(h) for h in await store.list_webhooks()]}
 
-    @get("/{hook_id:str}")
+    @get("/{hook_id:str}", **errors_for(404))
     async def show(
         self, store: NamedDependency[AsyncStore], hook_id: FromPath[str]
-    ) -> dict[str, Any]:
-        return {"webhook": webhook_view(await load_webhook(store, hook_id), with_secret=True)}
+    ) -> WebhookResponse:
+        return {"webhook": signed_webhook_view(await load_webhook(store, hook_id))}
 
-    @delete("/{hook_id:str}")
+    @delete("/{hook_id:str}", **errors_for(404))
     async def remove(self, store: NamedDependency[AsyncStore], hook_id: FromPath[str]) -> None:
         """The webhook and its deliveries, pending ones included, are gone."""
         await load_webhook(store, hook_id)
         await store.delete_webhook(hook_id)
 
-    @get("/{hook_id:str}/deliveries")
+    @get("/{hook_id:str}/deliveries", **errors_for(404))
     async def deliveries(
         self, store: NamedDependency[AsyncStore], hook_id: FromPath[str]
-    ) -> dict[str, Any]:
+    ) -> DeliveryListResponse:
         """The latest 100 deliveries, newest first, each with every attempt."""
         await load_webhook(store, hook_id)
         return {"deliveries": [delivery_view(d) for d in await store.list_deliveries(hook_id)]}
