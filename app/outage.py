@@ -27,7 +27,7 @@ class Outage:
         self,
         probe: Callable[[], Awaitable[bool]],
         base_seconds: float = 1.0,
-        cap_seconds: float = 30.0,
+        cap_seconds: float = 10.0,
     ):
         """`probe` says whether the model server answers now."""
         self.probe = probe

@@ -82,20 +82,34 @@ def running_model_server(
     ensure_model(model, models_dir)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "app.modelserver",
-        *("--host", "127.0.0.1", "--port", str(port), "--models-dir", str(models_dir)),
-        *("--ctx", str(ctx), "--preload", model),
-        *(("--threads", str(threads)) if threads else ()),
-    ]
     with tempfile.TemporaryDirectory(prefix="modelserver-") as tmp:
         log = Path(tmp) / "server.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        process = start_model_server(model, port, log, models_dir, ctx=ctx, threads=threads)
         try:
             wait_until_ready(url, process, log, timeout)
             yield ModelServer(url=url, model=model, process=process, log=log)
         finally:
             stop(process)
+
+
+def start_model_server(
+    model: str,
+    port: int,
+    log: Path,
+    models_dir: Path | None = None,
+    *,
+    ctx: int = 4096,
+    threads: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """The bundled server as its own process on `port`, `model` preloaded, output to `log`."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "app.modelserver",
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--models-dir", str(models_dir or default_models_dir())),
+        *("--ctx", str(ctx), "--preload", model),
+        *(("--threads", str(threads)) if threads else ()),
+    ]
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
