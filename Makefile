@@ -12,7 +12,7 @@ EXAMPLES ?=
 LEARN ?=
 SEED ?= 0
 
-.PHONY: run test eval lint model-server clean
+.PHONY: run test eval chaos lint model-server clean
 
 run: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
@@ -24,6 +24,11 @@ eval: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT)) \
 		$(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(LEARN),--learn) --seed $(SEED)
+
+# 100 files through the real processes while the API is killed -9 ten times and the model
+# server stopped twice for 20 s; then the same without faults. Prints figures (reports/).
+chaos: $(DEPS) $(LLAMA)
+	$(BIN)/python scripts/chaos.py
 
 # The model server's own tests use the small model; the end-to-end ones TEST_MODEL.
 test: $(DEPS) $(LLAMA)

@@ -113,25 +113,33 @@ def run(settings: Settings) -> None:
     # (not the default handler) lets the bundled model server be stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with model_server(settings):
-        log.info("model: %s", settings.model)
-        store = AsyncStore(settings.db_path)
-        model = ModelClient(
-            normalise_host(settings.ollama_host),
-            settings.model,
-            settings.model_timeout,
-            settings.embed_model,
-        )
-        app = create_app(settings, store, model)
-        log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        serve(settings)
+
+
+def serve(settings: Settings) -> None:
+    """The API and its worker alone, over whatever answers at OLLAMA_HOST (or will: the
+    worker waits for it)."""
+    log.info("model: %s", settings.model)
+    store = AsyncStore(settings.db_path)
+    model = ModelClient(
+        normalise_host(settings.ollama_host),
+        settings.model,
+        settings.model_timeout,
+        settings.embed_model,
+    )
+    app = create_app(settings, store, model)
+    log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["run", "probe"],
-        help="run: serve; probe: exit 0 when Ollama answers at OLLAMA_HOST",
+        choices=["run", "serve", "probe"],
+        help="run: serve, starting the bundled model server when no Ollama answers;"
+        " serve: the API only, the model server left to others;"
+        " probe: exit 0 when Ollama answers at OLLAMA_HOST",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -141,5 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"a setting is wrong: {exc}")
     if args.command == "probe":
         return 0 if ollama_version(settings.ollama_host) else 1
-    run(settings)
+    if args.command == "run":
+        run(settings)
+    else:
+        serve(settings)
     return 0
