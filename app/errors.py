@@ -31,6 +31,11 @@ class BadRequest(DocsortError):
     code = "bad_request"
 
 
+class Forbidden(DocsortError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(DocsortError):
     status = 404
     code = "not_found"

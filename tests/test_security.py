@@ -186,6 +186,36 @@ async def test_no_cors_headers_for_a_preflight_or_a_cross_origin_request(client)
         assert not [h for h in answer.headers if h.lower().startswith("access-control-")]
 
 
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:3000", "null"])
+async def test_a_change_from_another_page_is_403_and_changes_nothing(client, inbox, origin):
+    """A form on another site (or another local server's page) posting multipart, or to
+    an action without a body: no preflight stops it, the Origin check does."""
+    headers = {"origin": origin}
+    upload = await client.post(
+        f"/v1/classifications/{inbox['id']}/batches",
+        files=[("files", ("a.txt", b"Invoice"))],
+        headers=headers,
+    )
+    assert upload.status_code == 403
+    assert upload.json()["error"]["code"] == "cross_origin_request"
+    hook = await client.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/h", "events": ["file.classified"]},
+        headers=headers,
+    )
+    assert hook.status_code == 403
+    listed = await client.get(f"/v1/classifications/{inbox['id']}/batches", headers=headers)
+    assert listed.status_code == 200 and listed.json()["batches"] == []
+    assert (await client.get("/v1/webhooks")).json()["webhooks"] == []
+
+
+async def test_a_change_from_docsorts_own_page_or_a_script_is_served(client):
+    body = {"url": "http://127.0.0.1:9/h", "events": ["file.classified"]}
+    own = await client.post("/v1/webhooks", json=body, headers={"origin": "http://127.0.0.1"})
+    script = await client.post("/v1/webhooks", json=body)
+    assert own.status_code == script.status_code == 201
+
+
 # JSON nesting -------------------------------------------------------------------------------
 
 

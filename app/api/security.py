@@ -6,6 +6,10 @@
 - Content type: a JSON body must say application/json. A browser sends a cross-origin
   POST without asking first only as text/plain, form-urlencoded or multipart, so no other
   web page can create or change anything. There is no CORS, so none can read an answer.
+- Origin: a browser names the page that sent a request. One that changes something must
+  come from docsort's own pages (Origin equal to the Host it was sent to): a form on any
+  other site, or another local server's page, may otherwise upload files (multipart needs
+  no preflight) or post to an action without a body. curl and scripts send no Origin.
 - Nesting: a JSON body nested deeper than any request needs is refused before it is
   parsed; the parser would otherwise run out of recursion.
 """
@@ -22,7 +26,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import SerializationException
 from litestar.handlers import HTTPRouteHandler
 
-from ..errors import BadRequest, MisdirectedRequest, UnsupportedMediaType
+from ..errors import BadRequest, Forbidden, MisdirectedRequest, UnsupportedMediaType
 from ..settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -79,6 +83,22 @@ def check_host(request: Request[Any, Any, Any], hosts: frozenset[str]) -> None:
         )
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def check_origin(request: Request[Any, Any, Any], hosts: frozenset[str]) -> None:
+    origin = request.headers.get("origin")
+    if origin is None or request.method in SAFE_METHODS or "*" in hosts:
+        return
+    host = request.headers.get("host", "").strip().lower()
+    if origin.strip().lower().partition("://")[2] != host:
+        raise Forbidden(
+            f"a request from the page {origin!r} may not change anything here: only docsort's"
+            " own pages may (scripts send no Origin header)",
+            code="cross_origin_request",
+        )
+
+
 async def check_json_body(request: Request[Any, Any, Any]) -> None:
     """The body is JSON, said to be and not nested too deep; parsed here (Litestar keeps
     the result for the handler) so a malformed body is a 400 like the rest."""
@@ -108,5 +128,6 @@ def guard(settings: Settings) -> Callable[[Request[Any, Any, Any]], Awaitable[No
         check_host(request, hosts)
         if takes_json(request.route_handler):
             await check_json_body(request)
+        check_origin(request, hosts)
 
     return before_request
