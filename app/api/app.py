@@ -25,6 +25,7 @@ from ..settings import Settings
 from ..store import AsyncStore
 from ..uploads import clean_uploads
 from ..verdict.classifier import Classifier
+from ..web import csrf_config, template_config, web_router
 from ..webhooks import Deliverer
 from ..worker import Worker
 from .accuracy import AccuracyController
@@ -186,6 +187,7 @@ def create_app(
             ExtractionFileController,
             WebhookController,
             health,
+            web_router(),
         ],
         dependencies={
             "store": provide(store),
@@ -203,6 +205,8 @@ def create_app(
         middleware=[options_allow_every_method],
         plugins=[RequestModels()],
         lifespan=[lifespan],
+        template_config=template_config(),
+        csrf_config=csrf_config(settings),
         openapi_config=OpenAPIConfig(title="docsort", version="0.1.0", path="/schema"),
     )
     app.state.worker = worker
