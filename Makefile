@@ -11,6 +11,8 @@ LIMIT ?=
 EXAMPLES ?=
 LEARN ?=
 SEED ?= 0
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test eval chaos lint model-server clean
 
@@ -30,8 +32,9 @@ eval: $(DEPS)
 chaos: $(DEPS) $(LLAMA)
 	$(BIN)/python scripts/chaos.py
 
-# The model server's own tests use the small model; the end-to-end ones TEST_MODEL.
-test: $(DEPS) $(LLAMA)
+# The model server's own tests use the small model; the end-to-end ones TEST_MODEL; the
+# browser tests Debian's chromium, installed here when missing.
+test: $(DEPS) $(LLAMA) $(CHROMIUM)
 	$(BIN)/python -m app.modelfetch qwen2.5-coder:0.5b
 	$(BIN)/python -m app.modelfetch $(TEST_MODEL)
 	DOCSORT_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
@@ -54,6 +57,10 @@ $(LLAMA): $(DEPS) scripts/llama-cmake-args
 	CMAKE_ARGS="$$(scripts/llama-cmake-args)" $(BIN)/pip install -q --no-cache-dir \
 		llama-cpp-python==$(LLAMA_VERSION)
 	touch $@
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 clean:
 	rm -rf $(VENV) data
