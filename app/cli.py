@@ -128,7 +128,11 @@ def serve(settings: Settings) -> None:
         settings.embed_model,
     )
     app = create_app(settings, store, model)
-    log.info("API: http://%s:%d (OpenAPI at /schema)", settings.host, settings.port)
+    log.info(
+        "open http://%s:%d/ in a browser (the API is under /v1, its OpenAPI at /schema)",
+        settings.host,
+        settings.port,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 

@@ -1,0 +1,105 @@
+"""The review pages in a real browser: Debian's headless chromium, driven by Playwright,
+against the real app process and the real bundled model server. Screenshots of each page
+go to reports/screenshots/ (1280×800 and a phone's width), to be looked at."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .modelserver_fixture import free_port
+from .test_classify_model import start_app, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "reports" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags chromium keeps trying hosts this machine cannot
+# reach; as root it needs --no-sandbox.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+XSS_NAME = "<img src=x onerror=alert(1)>.txt"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, classify_server) -> Iterator[str]:
+    """`python -m app serve` over the real model server, on a data folder of its own."""
+    data = tmp_path_factory.mktemp("browser")
+    port = free_port()
+    env = {
+        **os.environ,
+        "OLLAMA_HOST": classify_server.url,
+        "DOCSORT_MODEL": classify_server.model,
+        "DOCSORT_DATA_DIR": str(data / "data"),
+        "DOCSORT_PORT": str(port),
+    }
+    base = f"http://127.0.0.1:{port}"
+    process = start_app(env, data / "app.log")
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 60)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    yield page
+    context.close()
+    assert errors == []  # no script error, and no alert() from an injected name
+
+
+def shoot(page: Page, name: str) -> None:
+    """The page at 1280×800 and at a phone's width."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+    size = page.viewport_size
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=SHOTS / f"{name}-phone.png", full_page=True)
+    assert size is not None
+    page.set_viewport_size(size)
+
+
+def test_the_classifications_page_lists_and_escapes(page: Page, app_url: str) -> None:
+    spec = {"name": "<b>Inbox</b>", "categories": [{"name": XSS_NAME}]}
+    assert httpx.post(f"{app_url}/v1/classifications", json=spec).status_code == 201
+    page.goto(app_url + "/")
+    expect(page.get_by_text("<b>Inbox</b>")).to_be_visible()
+    expect(page.get_by_text(XSS_NAME)).to_be_visible()
+    assert page.locator("img").count() == 0
+    shoot(page, "classifications")
