@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -39,6 +39,14 @@ async def receive_upload(
         max_file_bytes=settings.max_file_bytes,
         record=record,
     )
+
+
+async def load_batch(store: AsyncStore, cls_id: str, batch_id: str) -> dict[str, Any]:
+    await load_classification(store, cls_id)
+    batch = await store.get_batch(cls_id, batch_id)
+    if batch is None:
+        raise NotFound(f"no batch {batch_id!r} in classification {cls_id!r}")
+    return batch
 
 
 class BatchController(Controller):
@@ -88,9 +96,7 @@ class BatchController(Controller):
     ) -> BatchRedoResponse:
         """Queue again what failed (files, and chained extractions), or every file; a
         person's override stays either way."""
-        await load_classification(store, cls_id)
-        if await store.get_batch(cls_id, batch_id) is None:
-            raise NotFound(f"no batch {batch_id!r} in classification {cls_id!r}")
+        await load_batch(store, cls_id, batch_id)
         requeued = await store.redo_batch(batch_id, failed_only=files == "failed")
         worker.wake()
         batch = batch_view(await store.get_batch(cls_id, batch_id))
@@ -100,9 +106,6 @@ class BatchController(Controller):
     async def show(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], batch_id: FromPath[str]
     ) -> BatchDetailResponse:
-        await load_classification(store, cls_id)
-        batch = await store.get_batch(cls_id, batch_id)
-        if batch is None:
-            raise NotFound(f"no batch {batch_id!r} in classification {cls_id!r}")
+        batch = await load_batch(store, cls_id, batch_id)
         files = await store.batch_files(batch_id)
         return {"batch": batch_view(batch), "files": [file_view(f) for f in files]}

@@ -30,6 +30,32 @@ async def check_links(store: AsyncStore, categories: list[CategoryIn]) -> None:
         )
 
 
+async def create_classification(store: AsyncStore, data: ClassificationIn) -> str:
+    """Store a validated classification (the API and the form both create through here)."""
+    await check_links(store, data.categories)
+    return await store.create_classification(
+        data.name, data.description, [c.model_dump() for c in data.categories]
+    )
+
+
+async def update_classification(store: AsyncStore, cls_id: str, data: ClassificationPatch) -> None:
+    """Apply a validated patch (the API and the form both edit through here)."""
+    await load_classification(store, cls_id)
+    categories = None
+    if data.categories is not None:
+        known = await store.category_ids(cls_id)
+        unknown = [c.id for c in data.categories if c.id and c.id not in known]
+        if unknown:
+            raise InvalidInput(
+                f"category ids not in this classification: {', '.join(unknown)}",
+                code="unknown_category",
+            )
+        await check_links(store, data.categories)
+        categories = [c.model_dump() for c in data.categories]
+    fields = data.model_dump(include={"name", "description"}, exclude_none=True)
+    await store.update_classification(cls_id, fields, categories)
+
+
 class ClassificationController(Controller):
     path = "/v1/classifications"
 
@@ -37,10 +63,7 @@ class ClassificationController(Controller):
     async def create(
         self, store: NamedDependency[AsyncStore], data: JSONBody[ClassificationIn]
     ) -> ClassificationResponse:
-        await check_links(store, data.categories)
-        cls_id = await store.create_classification(
-            data.name, data.description, [c.model_dump() for c in data.categories]
-        )
+        cls_id = await create_classification(store, data)
         return {"classification": await load_classification(store, cls_id)}
 
     @get("/", **errors_for())
@@ -60,18 +83,5 @@ class ClassificationController(Controller):
         cls_id: FromPath[str],
         data: JSONBody[ClassificationPatch],
     ) -> ClassificationResponse:
-        await load_classification(store, cls_id)
-        categories = None
-        if data.categories is not None:
-            known = await store.category_ids(cls_id)
-            unknown = [c.id for c in data.categories if c.id and c.id not in known]
-            if unknown:
-                raise InvalidInput(
-                    f"category ids not in this classification: {', '.join(unknown)}",
-                    code="unknown_category",
-                )
-            await check_links(store, data.categories)
-            categories = [c.model_dump() for c in data.categories]
-        fields = data.model_dump(include={"name", "description"}, exclude_none=True)
-        await store.update_classification(cls_id, fields, categories)
+        await update_classification(store, cls_id, data)
         return {"classification": await load_classification(store, cls_id)}
