@@ -41,6 +41,23 @@ async def receive_upload(
     )
 
 
+async def upload_batch(
+    request: Request, store: AsyncStore, worker: Worker, settings: Settings, cls_id: str
+) -> str:
+    """A classification batch from a multipart body (the API's upload and the upload page's
+    form without JavaScript): every file is on disk and recorded when this returns."""
+    await load_classification(store, cls_id)
+    batch_id = new_id("cbtc")
+    await receive_upload(
+        request,
+        settings,
+        batch_id,
+        lambda saved: store.create_batch(batch_id, cls_id, [f.row() for f in saved]),
+    )
+    worker.wake()
+    return batch_id
+
+
 async def load_batch(store: AsyncStore, cls_id: str, batch_id: str) -> dict[str, Any]:
     await load_classification(store, cls_id)
     batch = await store.get_batch(cls_id, batch_id)
@@ -67,15 +84,7 @@ class BatchController(Controller):
         cls_id: FromPath[str],
     ) -> BatchResponse:
         """Every file is on disk and recorded before the 202 goes out."""
-        await load_classification(store, cls_id)
-        batch_id = new_id("cbtc")
-        await receive_upload(
-            request,
-            settings,
-            batch_id,
-            lambda saved: store.create_batch(batch_id, cls_id, [f.row() for f in saved]),
-        )
-        worker.wake()
+        batch_id = await upload_batch(request, store, worker, settings, cls_id)
         return {"batch": batch_view(await store.get_batch(cls_id, batch_id))}
 
     @get("/", **errors_for(404))
