@@ -27,6 +27,41 @@ async def load_file(store: AsyncStore, cls_id: str, file_id: str) -> dict[str, A
     return row
 
 
+# The checks a person makes, shared by the API and the review page.
+
+
+async def override_verdict(
+    store: AsyncStore, cls_id: str, file_id: str, category_id: str | None
+) -> None:
+    """A user's verdict; no automatic run replaces it (only an explicit redo does)."""
+    await load_file(store, cls_id, file_id)
+    if category_id is not None and category_id not in await store.category_ids(cls_id):
+        raise InvalidInput(
+            f"{category_id!r} is not a category of classification {cls_id!r}",
+            code="unknown_category",
+        )
+    await store.override_file(file_id, category_id)
+
+
+async def confirm_verdict(store: AsyncStore, cls_id: str, file_id: str) -> None:
+    """A person says the verdict is right: the file becomes a labelled example."""
+    row = await load_file(store, cls_id, file_id)
+    if not (row["overridden"] or row["status"] == "processed"):
+        raise Conflict(
+            f"file {file_id!r} is {row['status']} and has no verdict to confirm",
+            code="no_verdict",
+        )
+    await store.confirm_file(file_id)
+
+
+async def redo_verdict(store: AsyncStore, worker: Worker, cls_id: str, file_id: str) -> None:
+    """A fresh model run with the current categories; it replaces any override and takes
+    the file's label back until it is checked again."""
+    await load_file(store, cls_id, file_id)
+    await store.redo_file(file_id)
+    worker.wake()
+
+
 class FileController(Controller):
     path = "/v1/classifications/{cls_id:str}/files"
 
@@ -45,14 +80,7 @@ class FileController(Controller):
         data: JSONBody[OverrideIn],
     ) -> FileResponse:
         """A user's verdict; no automatic run replaces it (only an explicit redo does)."""
-        await load_file(store, cls_id, file_id)
-        category_id = data.classified_category_id
-        if category_id is not None and category_id not in await store.category_ids(cls_id):
-            raise InvalidInput(
-                f"{category_id!r} is not a category of classification {cls_id!r}",
-                code="unknown_category",
-            )
-        await store.override_file(file_id, category_id)
+        await override_verdict(store, cls_id, file_id, data.classified_category_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
     @post("/{file_id:str}/confirm", status_code=HTTP_200_OK, **errors_for(404, 409))
@@ -60,13 +88,7 @@ class FileController(Controller):
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
     ) -> FileResponse:
         """A person says the verdict is right: the file becomes a labelled example."""
-        row = await load_file(store, cls_id, file_id)
-        if not (row["overridden"] or row["status"] == "processed"):
-            raise Conflict(
-                f"file {file_id!r} is {row['status']} and has no verdict to confirm",
-                code="no_verdict",
-            )
-        await store.confirm_file(file_id)
+        await confirm_verdict(store, cls_id, file_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
     @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404))
@@ -79,7 +101,5 @@ class FileController(Controller):
     ) -> FileResponse:
         """A fresh model run with the current categories; it replaces any override and takes
         the file's label back until it is checked again."""
-        await load_file(store, cls_id, file_id)
-        await store.redo_file(file_id)
-        worker.wake()
+        await redo_verdict(store, worker, cls_id, file_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
