@@ -112,6 +112,10 @@ def run(settings: Settings) -> None:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; exiting through Python
     # (not the default handler) lets the bundled model server be stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if len(settings.model_hosts) > 1:
+        log.info("several model hosts: docsort starts none of them")
+        serve(settings)
+        return
     with model_server(settings):
         serve(settings)
 
@@ -121,13 +125,11 @@ def serve(settings: Settings) -> None:
     worker waits for it)."""
     log.info("model: %s", settings.model)
     store = AsyncStore(settings.db_path)
-    model = ModelClient(
-        normalise_host(settings.ollama_host),
-        settings.model,
-        settings.model_timeout,
-        settings.embed_model,
-    )
-    app = create_app(settings, store, model)
+    models = [
+        ModelClient(url, settings.model, settings.model_timeout, settings.embed_model, slots)
+        for url, slots in settings.model_hosts
+    ]
+    app = create_app(settings, store, models)
     log.info(
         "open http://%s:%d/ in a browser (the API is under /v1, its OpenAPI at /schema)",
         settings.host,

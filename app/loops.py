@@ -16,14 +16,11 @@ log = logging.getLogger(__name__)
 class Loops:
     def __init__(
         self,
-        step: Callable[[], Awaitable[bool]],
         name: str,
         poll_seconds: float,
         upkeep: Callable[[], Awaitable[None]] | None = None,
         upkeep_seconds: float = 5.0,
     ):
-        """`step` does one piece of work and says whether it found any."""
-        self.step = step
         self.name = name
         self.poll_seconds = poll_seconds
         self.upkeep = upkeep
@@ -36,9 +33,11 @@ class Loops:
     def wake(self) -> None:
         self._wakeup.set()
 
-    def start(self, count: int) -> None:
+    def start(self, steps: list[Callable[[], Awaitable[bool]]]) -> None:
+        """A task for each step; a step does one piece of work and says whether it found
+        any."""
         self._stopping = False
-        self._tasks = [asyncio.create_task(self._run()) for _ in range(count)]
+        self._tasks = [asyncio.create_task(self._run(step)) for step in steps]
         if self.upkeep is not None:
             self._upkeep_task = asyncio.create_task(self._keep_up(self.upkeep))
 
@@ -65,10 +64,10 @@ class Loops:
             except Exception:
                 log.exception("%s upkeep error", self.name)
 
-    async def _run(self) -> None:
+    async def _run(self, step: Callable[[], Awaitable[bool]]) -> None:
         while not self._stopping:
             try:
-                if await self.step():
+                if await step():
                     continue
             except Exception:
                 log.exception("%s loop error", self.name)

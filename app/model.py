@@ -34,9 +34,18 @@ def embed_prefix(model: str) -> str:
 
 
 class ModelClient:
-    def __init__(self, host: str, model: str, timeout: float = 300.0, embed_model: str = ""):
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        timeout: float = 300.0,
+        embed_model: str = "",
+        slots: int = 0,
+    ):
+        """`slots`: how many jobs this host takes at once (0: DOCSORT_CONCURRENCY)."""
         self.host = host
         self.model = model
+        self.slots = slots
         self.embed_model = embed_model  # "": nothing is embedded, so nothing is learned
         self.client = ollama.AsyncClient(host=host, timeout=timeout)
 

@@ -65,7 +65,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Bad settings fail here, before a model server starts.
-        _ = self.weighing
+        _ = self.weighing, self.model_hosts
         if min(self.text_tokens, self.keyword_text_tokens) < 1:
             raise ValueError(
                 "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS must be at least 1"
@@ -114,6 +114,22 @@ class Settings:
                 _env("DOCSORT_WEBHOOK_RETRY_SECONDS", str(d.webhook_retry_seconds))
             ),
         )
+
+    @property
+    def model_hosts(self) -> list[tuple[str, int]]:
+        """OLLAMA_HOST's servers, comma-separated, each with how many jobs it takes at once:
+        `http://box:11434*2` takes two; with no `*n`, DOCSORT_CONCURRENCY. Ollama's own
+        `host:port` form (no scheme) is accepted."""
+        hosts = []
+        for entry in filter(None, (e.strip() for e in self.ollama_host.split(","))):
+            url, star, slots = entry.rpartition("*") if "*" in entry else (entry, "", "")
+            if star and not (slots.isdigit() and int(slots) > 0):
+                raise ValueError(f"OLLAMA_HOST: {entry!r} should end in *n, n at least 1")
+            url = url if "://" in url else f"http://{url}"
+            hosts.append((url.rstrip("/"), int(slots) if star else self.concurrency))
+        if not hosts:
+            raise ValueError("OLLAMA_HOST names no model server")
+        return hosts
 
     @property
     def read_tokens(self) -> int:

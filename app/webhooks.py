@@ -148,9 +148,7 @@ class Deliverer:
         self.concurrency = concurrency
         self.stale_seconds = stale_seconds
         self.owner = owner or new_owner()
-        self._loops = Loops(
-            self._deliver_next, "webhook delivery", poll_seconds, self.upkeep, stale_seconds / 6
-        )
+        self._loops = Loops("webhook delivery", poll_seconds, self.upkeep, stale_seconds / 6)
         self._client: httpx.AsyncClient | None = None
 
     def _new_client(self) -> httpx.AsyncClient:
@@ -169,7 +167,7 @@ class Deliverer:
     async def start(self) -> None:
         await self.upkeep()
         self._client = self._new_client()
-        self._loops.start(self.concurrency)
+        self._loops.start([self._deliver_next] * self.concurrency)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming; give sends in flight `grace` seconds (default: the timeout), then

@@ -14,6 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,8 @@ from .errors import ModelError, ModelUnavailable
 from .extraction import Extractor, InvalidExtraction
 from .jobs import EXTRACTIONS, FILES, Queue, new_owner, next_retry_delay, sweep
 from .loops import Loops
-from .outage import Outage
+from .model import ModelClient
+from .outage import Outage, WorkerState
 from .reading import Document, UnreadableFile, read_document
 from .store import AsyncStore
 from .verdict.classifier import NONE, Classifier, InvalidAnswer
@@ -34,38 +37,53 @@ log = logging.getLogger(__name__)
 Fail = Callable[[str, str, str], Awaitable[bool]]
 
 
+@dataclass
+class Lane:
+    """One model host: the classifier and extractor that ask it, how many jobs it takes at
+    once, and whether it answers (app/outage.py)."""
+
+    classifier: Classifier
+    extractor: Extractor | None = None
+    slots: int = 1
+    outage: Outage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outage = Outage(self._answers)
+
+    @property
+    def model(self) -> ModelClient:
+        return self.classifier.model
+
+    async def _answers(self) -> bool:
+        return bool((await self.model.status())["ok"])
+
+
 class Worker:
     def __init__(
         self,
         store: AsyncStore,
-        classifier: Classifier,
+        lanes: list[Lane],
         uploads_dir: Path,
         *,
-        concurrency: int,
         max_attempts: int,
         read_tokens: int,
         poll_seconds: float = 1.0,
-        extractor: Extractor | None = None,
         extract_tokens: int = 1000,
         job_timeout: float = 600.0,
         stale_seconds: float = 30.0,
         owner: str | None = None,
     ):
+        """One loop per slot of each lane: a host that is down idles its own loops only."""
         self.store = store
-        self.classifier = classifier
+        self.lanes = lanes
         self.uploads_dir = uploads_dir
-        self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.read_tokens = read_tokens  # how much of a file is read to classify it
-        self.extractor = extractor
         self.extract_tokens = extract_tokens
         self.job_timeout = job_timeout
         self.stale_seconds = stale_seconds
         self.owner = owner or new_owner()
-        self.outage = Outage(self._model_answers)
-        self._loops = Loops(
-            self.process_one, "worker", poll_seconds, self.upkeep, stale_seconds / 6
-        )
+        self._loops = Loops("worker", poll_seconds, self.upkeep, stale_seconds / 6)
         self._anchors: dict[tuple[str, str], np.ndarray] = {}
 
     def wake(self) -> None:
@@ -73,7 +91,9 @@ class Worker:
 
     async def start(self) -> None:
         await self.upkeep()
-        self._loops.start(self.concurrency)
+        self._loops.start(
+            [partial(self.process_one, lane) for lane in self.lanes for _ in range(lane.slots)]
+        )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop claiming, give in-flight files `grace` seconds, then cancel them and hand
@@ -93,22 +113,33 @@ class Worker:
             count += 1
         return count
 
-    async def _model_answers(self) -> bool:
-        return bool((await self.classifier.model.status())["ok"])
+    def state(self) -> WorkerState:
+        """Working while any host answers; else waiting, since the first went down."""
+        states = [lane.outage.state() for lane in self.lanes]
+        waiting = [s for s in states if s.state != "working"]
+        if len(waiting) < len(states):
+            return WorkerState("working")
+        return min(waiting, key=lambda s: s.since or "")
 
-    async def process_one(self) -> bool:
-        """Run one piece of work: an extraction job first (finishing files already under
-        way), else a file to classify. False when nothing is runnable now (or the model
-        server is down)."""
-        if not await self.outage.ready():
+    async def process_one(self, lane: Lane | None = None) -> bool:
+        """Run one piece of work on `lane` (default: the first that answers): an extraction
+        job first (finishing files already under way), else a file to classify. False when
+        nothing is runnable now, or the host is down."""
+        lanes = self.lanes if lane is None else [lane]
+        for candidate in lanes:
+            if await candidate.outage.ready():
+                lane = candidate
+                break
+        else:
             return False
-        if self.extractor is not None:
+        if lane.extractor is not None:
             job = await self.store.claim_extraction(self.owner)
             if job is not None:
                 await self._guarded(
                     job,
                     job["file_id"],
                     EXTRACTIONS,
+                    lane,
                     self._run_extraction,
                     self.store.record_extraction_failure,
                 )
@@ -116,7 +147,7 @@ class Worker:
         job = await self.store.claim_file(self.owner)
         if job is None:
             return False
-        await self._guarded(job, job["id"], FILES, self._run, self.store.record_failure)
+        await self._guarded(job, job["id"], FILES, lane, self._run, self.store.record_failure)
         return True
 
     async def _guarded(
@@ -124,15 +155,17 @@ class Worker:
         job: dict[str, Any],
         key: str,
         queue: Queue,
-        run: Callable[[dict[str, Any]], Awaitable[None]],
+        lane: Lane,
+        run: Callable[[dict[str, Any], Lane], Awaitable[None]],
         fail: Fail,
     ) -> None:
         """One run under the job's time limit; the model's errors decided here: an outage
-        puts the job back in its place, an error about this job counts against it."""
+        puts the job back in its place (another host may take it), an error about this job
+        counts against it."""
         token = job["run_token"]
         try:
             async with asyncio.timeout(self.job_timeout):
-                await run(job)
+                await run(job, lane)
         except TimeoutError:
             await fail(
                 key,
@@ -141,8 +174,9 @@ class Worker:
             )
         except ModelUnavailable as exc:
             log.warning("model server down while on %s; waiting for it: %s", key, exc.message)
-            self.outage.report(exc.message)
+            lane.outage.report(exc.message)
             await self.store.requeue_run(queue, key, token, exc.message, None)
+            self.wake()
         except ModelError as exc:
             tries = job["retries"] + 1
             if tries >= self.max_attempts:
@@ -156,9 +190,11 @@ class Worker:
 
     @property
     def embed_model(self) -> str:
-        return self.classifier.model.embed_model
+        return self.lanes[0].model.embed_model
 
-    async def _embedding(self, file_id: str, text: str) -> tuple[np.ndarray | None, bool]:
+    async def _embedding(
+        self, file_id: str, text: str, lane: Lane
+    ) -> tuple[np.ndarray | None, bool]:
         """The file's vector, and whether it is new: embedded once, then reused (a redo
         reads the same bytes)."""
         if not self.embed_model:
@@ -166,11 +202,15 @@ class Worker:
         vector = await self.store.get_embedding(file_id, self.embed_model)
         if vector is not None:
             return vector, False
-        shown = await asyncio.to_thread(self.classifier.shown, text)
-        return np.asarray(await self.classifier.model.embed(shown), dtype=np.float32), True
+        shown = await asyncio.to_thread(lane.classifier.shown, text)
+        return np.asarray(await lane.model.embed(shown), dtype=np.float32), True
 
     async def _learned(
-        self, job: dict[str, Any], classification: dict[str, Any], vector: np.ndarray | None
+        self,
+        job: dict[str, Any],
+        classification: dict[str, Any],
+        vector: np.ndarray | None,
+        lane: Lane,
     ) -> Learned | None:
         """What the classification's labelled examples say about this file."""
         if vector is None:
@@ -186,19 +226,19 @@ class Worker:
             return None
         mean = await self.store.mean_vector(job["classification_id"], self.embed_model)
         anchors = [
-            Example(c["id"], c["name"], c["name"], await self._anchor(c))
+            Example(c["id"], c["name"], c["name"], await self._anchor(c, lane))
             for c in classification["categories"]
         ]
         return await asyncio.to_thread(
-            self.classifier.learner.learn, examples, anchors, mean, vector, [*names.values(), NONE]
+            lane.classifier.learner.learn, examples, anchors, mean, vector, [*names.values(), NONE]
         )
 
-    async def _anchor(self, category: dict[str, Any]) -> np.ndarray:
+    async def _anchor(self, category: dict[str, Any], lane: Lane) -> np.ndarray:
         """A category's description embedded, once per wording while the process runs."""
         text = f"{category['name']}: {category['description']}".strip()
         key = (self.embed_model, text)
         if key not in self._anchors:
-            self._anchors[key] = np.asarray(await self.classifier.model.embed(text), np.float32)
+            self._anchors[key] = np.asarray(await lane.model.embed(text), np.float32)
         return self._anchors[key]
 
     async def _read(self, job: dict[str, Any]) -> Document | None:
@@ -215,7 +255,7 @@ class Worker:
         )
         return document
 
-    async def _run_example(self, job: dict[str, Any]) -> None:
+    async def _run_example(self, job: dict[str, Any], lane: Lane) -> None:
         file_id, token = job["id"], job["run_token"]
         document = await self._read(job)
         if document is None:
@@ -230,12 +270,12 @@ class Worker:
                 file_id, token, "DOCSORT_EMBED_MODEL is empty, so examples teach nothing"
             )
             return
-        vector, _ = await self._embedding(file_id, document.text)
+        vector, _ = await self._embedding(file_id, document.text, lane)
         await self.store.record_example(file_id, token, self.embed_model, vector)
 
-    async def _run(self, job: dict[str, Any]) -> None:
+    async def _run(self, job: dict[str, Any], lane: Lane) -> None:
         if job["example_category_id"] is not None:
-            await self._run_example(job)
+            await self._run_example(job, lane)
             return
         file_id, token = job["id"], job["run_token"]
         document = await self._read(job)
@@ -247,11 +287,11 @@ class Worker:
             return
         classification = await self.store.get_classification(job["classification_id"])
         try:
-            vector, new = await self._embedding(file_id, document.text)
+            vector, new = await self._embedding(file_id, document.text, lane)
             if new:
                 await self.store.record_embedding(file_id, self.embed_model, vector)
-            learned = await self._learned(job, classification, vector)
-            verdict = await self.classifier.classify(classification, document.text, learned)
+            learned = await self._learned(job, classification, vector, lane)
+            verdict = await lane.classifier.classify(classification, document.text, learned)
         except InvalidAnswer as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return
@@ -261,7 +301,7 @@ class Worker:
             verdict.category_id,
             verdict.confidence,
             verdict.reasoning,
-            self.embed_model if verdict.source == "examples" else self.classifier.model.model,
+            self.embed_model if verdict.source == "examples" else lane.model.model,
             verdict.confidence_sources,
             verdict.evidence,
             verdict.source,
@@ -269,8 +309,8 @@ class Worker:
 
     # Extraction jobs: direct uploads, and files chained by their verdict ----------------------
 
-    async def _run_extraction(self, job: dict[str, Any]) -> None:
-        assert self.extractor is not None
+    async def _run_extraction(self, job: dict[str, Any], lane: Lane) -> None:
+        assert lane.extractor is not None
         file_id, token = job["file_id"], job["run_token"]
         path = self.uploads_dir / job["folder"] / file_id
         try:
@@ -285,7 +325,7 @@ class Worker:
             )
             return
         try:
-            extracted = await self.extractor.extract(extraction, document.text)
+            extracted = await lane.extractor.extract(extraction, document.text)
         except InvalidExtraction as exc:
             await self.store.record_extraction_failure(file_id, token, str(exc))
             return
@@ -294,5 +334,5 @@ class Worker:
             token,
             extracted.data,
             extracted.missing_required,
-            self.extractor.model.model if document.text.strip() else "",
+            lane.model.model if document.text.strip() else "",
         )

@@ -74,7 +74,7 @@ async def test_real_model_sorts_generated_documents(real_client):
         assert file["status"] == "processed" and file["verdict_source"] == "model"
         assert 0.0 <= file["confidence"] <= 1.0
         assert file["classification_reasoning"]
-        assert file["model_verdict"]["model"] == client.app.state.worker.classifier.model.model
+        assert file["model_verdict"]["model"] == client.app.state.worker.lanes[0].model.model
 
 
 async def test_keywords_weigh_against_a_receipt_headed_tax_invoice(real_client):

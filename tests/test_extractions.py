@@ -17,7 +17,6 @@ from app.extraction import (
     parse_number,
     to_boolean,
 )
-from app.outage import Outage
 from app.prompts import Prompts
 
 from .conftest import DEAD_OWNER, ROOT
@@ -263,7 +262,7 @@ async def test_an_unreadable_file_fails_with_a_readable_error(client, worker, fa
 async def test_model_outage_waits_then_succeeds(client, worker, fake_model):
     ext = await create_extraction(client)
     fake_model.replies = [ModelUnavailable("connection refused")]
-    worker.outage = Outage(worker._model_answers, base_seconds=0)
+    worker.lanes[0].outage.base_seconds = 0  # probe again at once
     batch = await upload(client, ext["id"], {"a.txt": INVOICE_TEXT})
     # The run that found the server down, then (the probe answered at once) the run again.
     assert await worker.drain() == 2

@@ -3,7 +3,6 @@ import json
 import time
 
 from app.errors import ModelError, ModelUnavailable
-from app.outage import Outage
 from app.verdict.classifier import REASONING_MAX
 
 from .conftest import DEAD_OWNER, upload
@@ -61,7 +60,7 @@ async def test_a_model_outage_keeps_files_queued_and_resumes_by_itself(
         return {"ok": up, "host": fake_model.host, "model": fake_model.model}
 
     fake_model.status = status
-    worker.outage = Outage(worker._model_answers, base_seconds=0)
+    worker.lanes[0].outage.base_seconds = 0  # probe again at once
     fake_model.replies = [ModelUnavailable("connection refused")]
     batch = await upload(client, inbox["id"], {"a.txt": b"Invoice", "b.txt": b"Receipt"})
 

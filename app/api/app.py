@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from http import HTTPStatus
@@ -27,7 +27,7 @@ from ..uploads import clean_uploads
 from ..verdict.classifier import Classifier
 from ..web import csrf_config, template_config, web_router
 from ..webhooks import Deliverer
-from ..worker import Worker
+from ..worker import Lane, Worker
 from .accuracy import AccuracyController
 from .batches import BatchController
 from .classifications import ClassificationController
@@ -40,8 +40,9 @@ from .extractions import (
 from .files import FileController
 from .methods import options_allow_every_method
 from .openapi import RequestModels, errors_for
-from .responses import Health
+from .responses import DatabaseHealth, Health, HostHealth
 from .security import guard
+from .stale import StaleController
 from .views import event_data
 from .webhooks import WebhookController
 
@@ -92,24 +93,28 @@ def _unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any
     ),
 )
 async def health(
-    store: NamedDependency[AsyncStore],
-    model: NamedDependency[ModelClient],
-    worker: NamedDependency[Worker],
+    store: NamedDependency[AsyncStore], worker: NamedDependency[Worker]
 ) -> Response[Health]:
-    """Ready when the database answers and the model server has the model; the worker says
+    """Ready when the database answers and a model host has the models; the worker says
     whether it is waiting for the model server, and since when."""
     try:
-        database = {"ok": await store.check()}
+        database: DatabaseHealth = {"ok": await store.check()}
     except Exception as exc:
         database = {"ok": False, "error": str(exc)}
-    model_status = await model.status()
-    ok = database["ok"] and model_status["ok"]
+    statuses = await asyncio.gather(*(lane.model.status() for lane in worker.lanes))
+    hosts = [
+        HostHealth(**status, slots=lane.slots, worker=asdict(lane.outage.state()))
+        for lane, status in zip(worker.lanes, statuses, strict=True)
+    ]
+    model = next((s for s in statuses if s["ok"]), statuses[0])
+    ok = database["ok"] and model["ok"]
     return Response(
         {
             "status": "ok" if ok else "unavailable",
             "database": database,
-            "model": model_status,
-            "worker": asdict(worker.outage.state()),
+            "model": model,
+            "hosts": hosts,
+            "worker": asdict(worker.state()),
         },
         status_code=200 if ok else 503,
     )
@@ -118,29 +123,36 @@ async def health(
 def create_app(
     settings: NamedDependency[Settings],
     store: NamedDependency[AsyncStore],
-    model: NamedDependency[ModelClient],
+    models: ModelClient | Sequence[ModelClient],
     *,
     run_worker: bool = True,
 ) -> Litestar:
-    """Build the API over `store` and `model`. With run_worker=False nothing processes files
-    or delivers events until a test drains `app.state.worker` (and `app.state.deliverer`)."""
+    """Build the API over `store` and the model hosts `models` (one or several). With
+    run_worker=False nothing processes files or delivers events until a test drains
+    `app.state.worker` (and `app.state.deliverer`)."""
     owner = new_owner()  # this process, holding the runs its worker and deliverer claim
-    classifier = Classifier(
-        model,
-        Prompts(settings.prompts_dir),
-        settings.answer_retries,
-        settings.weighing,
-        settings.text_tokens,
-        sure=settings.examples_sure,
-    )
+    prompts = Prompts(settings.prompts_dir)
+    lanes = [
+        Lane(
+            Classifier(
+                model,
+                prompts,
+                settings.answer_retries,
+                settings.weighing,
+                settings.text_tokens,
+                sure=settings.examples_sure,
+            ),
+            Extractor(model, prompts, settings.answer_retries),
+            model.slots or settings.concurrency,
+        )
+        for model in ([models] if isinstance(models, ModelClient) else models)
+    ]
     worker = Worker(
         store,
-        classifier,
+        lanes,
         settings.uploads_dir,
-        concurrency=settings.concurrency,
         max_attempts=settings.max_attempts,
         read_tokens=settings.read_tokens,
-        extractor=Extractor(model, Prompts(settings.prompts_dir), settings.answer_retries),
         extract_tokens=settings.extract_tokens,
         job_timeout=settings.job_timeout,
         stale_seconds=settings.stale_seconds,
@@ -182,6 +194,7 @@ def create_app(
             FileController,
             ExampleController,
             AccuracyController,
+            StaleController,
             ExtractionController,
             ExtractionBatchController,
             ExtractionFileController,
@@ -191,7 +204,6 @@ def create_app(
         ],
         dependencies={
             "store": provide(store),
-            "model": provide(model),
             "worker": provide(worker),
             "settings": provide(settings),
         },

@@ -100,6 +100,10 @@ class ClassificationFile(TypedDict):
     checked_at: str | None
     overridden_at: str | None
     model_verdict: ModelVerdict | None
+    # The machine verdict was made with category definitions that have changed since: what
+    # changed, e.g. "Invoice: description changed". A checked verdict is never stale.
+    stale: bool
+    stale_changes: list[str]
     extraction: ChainedExtraction | None
     document: Document | None
     attempts: int
@@ -287,10 +291,18 @@ class WorkerHealth(TypedDict):
     error: str | None
 
 
+class HostHealth(ModelHealth):
+    """One model host of OLLAMA_HOST: what it answers now, and what the worker saw."""
+
+    slots: int
+    worker: WorkerHealth
+
+
 class Health(TypedDict):
     status: Literal["ok", "unavailable"]
     database: DatabaseHealth
-    model: ModelHealth
+    model: ModelHealth  # the first host that answers, else the first host
+    hosts: list[HostHealth]
     worker: WorkerHealth
 
 
@@ -321,6 +333,10 @@ class BatchRedoResponse(TypedDict):
 
 class BatchListResponse(TypedDict):
     batches: list[Batch]
+
+
+class StaleRedoResponse(TypedDict):
+    requeued: int
 
 
 class FileResponse(TypedDict):
