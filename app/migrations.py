@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlite_utils
+
+from .definitions import fingerprint
 
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -295,3 +298,50 @@ def m009_jobs(db: sqlite_utils.Database) -> None:
         db[table].add_column("retries", int, not_null_default=0)
         db[table].create_index(["status", "queued_at"])
     db["webhook_deliveries"].add_column("error", str)
+
+
+@migration
+def m010_definition_versions(db: sqlite_utils.Database) -> None:
+    # Append-only: each classification's category definitions (JSON, app/definitions.py),
+    # version 1 at creation and one more each time an edit changes them; `fingerprint` is
+    # equal for equal definitions. A machine verdict records the version it was made with:
+    # one whose definitions differ from the latest version's is stale.
+    db["definition_versions"].create(
+        {
+            "classification_id": str,
+            "version": int,
+            "categories": str,
+            "fingerprint": str,
+            "created_at": str,
+        },
+        pk=("classification_id", "version"),
+        foreign_keys=[("classification_id", "classifications", "id")],
+        not_null={"categories", "fingerprint", "created_at"},
+    )
+    db["files"].add_column("definition_version", int)
+    # What there is now is version 1: verdicts made before are taken to be made with it.
+    for cls in db.query("SELECT id, updated_at FROM classifications"):
+        categories = [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "description": c["description"] or "",
+                "keywords": sorted(json.loads(c["keywords"] or "[]")),
+                "linked_extraction_id": c["linked_extraction_id"],
+            }
+            for c in db.query(
+                "SELECT * FROM categories WHERE classification_id = ? AND removed_at IS NULL"
+                " ORDER BY position",
+                [cls["id"]],
+            )
+        ]
+        db["definition_versions"].insert(
+            {
+                "classification_id": cls["id"],
+                "version": 1,
+                "categories": json.dumps(categories),
+                "fingerprint": fingerprint(categories),
+                "created_at": cls["updated_at"],
+            }
+        )
+    db.execute("UPDATE files SET definition_version = 1 WHERE status = 'processed'")

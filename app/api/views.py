@@ -63,6 +63,8 @@ def file_view(row: dict[str, Any]) -> ClassificationFile:
         "checked_at": row["checked_at"],
         "overridden_at": row["overridden_at"],
         "model_verdict": model_verdict,
+        "stale": bool(row.get("stale_changes")),
+        "stale_changes": list(row.get("stale_changes") or []),
         "extraction": chained_extraction_view(row),
         "document": document_view(row),
         "attempts": row["attempts"],

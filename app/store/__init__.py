@@ -32,6 +32,7 @@ from .classifications import ClassificationStore
 from .extractions import ExtractionStore
 from .files import FileStore
 from .learning import LearningStore
+from .versions import VersionStore
 from .webhooks import DELIVERED, PENDING, SENDING, WebhookStore
 
 __all__ = [
@@ -56,7 +57,13 @@ __all__ = [
 
 
 class Store(
-    ClassificationStore, FileStore, LearningStore, ChainingStore, ExtractionStore, WebhookStore
+    ClassificationStore,
+    FileStore,
+    LearningStore,
+    ChainingStore,
+    ExtractionStore,
+    WebhookStore,
+    VersionStore,
 ):
     """Every resource's statements over one connection."""
 

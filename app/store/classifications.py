@@ -40,6 +40,7 @@ class ClassificationStore(StoreBase):
             )
             for position, cat in enumerate(categories):
                 self._insert_category(cls_id, position, cat, ts)
+            self._record_definitions(cls_id, ts)  # type: ignore[attr-defined]
         return cls_id
 
     @staticmethod
@@ -108,6 +109,7 @@ class ClassificationStore(StoreBase):
                     self._insert_category(cls_id, position, cat, ts)
                     continue
                 self.db["categories"].update(cat["id"], self._category_fields(position, cat, ts))
+            self._record_definitions(cls_id, ts)  # type: ignore[attr-defined]
 
     def category_ids(self, cls_id: str) -> set[str]:
         rows = self._rows(

@@ -112,9 +112,11 @@ class FileStore(JobStore):
         return {r["id"] for r in rows}
 
     def batch_files(self, batch_id: str) -> list[dict[str, Any]]:
-        return self._rows(
-            f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.batch_id = ? ORDER BY f.id",
-            [batch_id],
+        return self._mark_stale(  # type: ignore[attr-defined]
+            self._rows(
+                f"SELECT {_FILE_COLUMNS} {_FILE_JOINS} WHERE f.batch_id = ? ORDER BY f.id",
+                [batch_id],
+            )
         )
 
     def get_file(self, file_id: str, cls_id: str | None = None) -> dict[str, Any] | None:
@@ -126,7 +128,8 @@ class FileStore(JobStore):
         if cls_id is not None:
             sql += " AND f.classification_id = ?"
             params.append(cls_id)
-        return self._row(sql, params)
+        rows = self._mark_stale(self._rows(sql, params))  # type: ignore[attr-defined]
+        return rows[0] if rows else None
 
     # The worker's side: claim, finish, fail ---------------------------------------
 
@@ -181,6 +184,7 @@ class FileStore(JobStore):
                     "model_reasoning": reasoning,
                     "model_name": model_name,
                     "model_source": source,
+                    "definition_version": self._version_at_start(file_id),  # type: ignore[attr-defined]
                     "error": None,
                     "run_after": None,
                     "finished_at": now_iso(),
