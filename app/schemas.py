@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .extraction import FieldSpec, check_template
-from .names import CleanName, CleanText
+from .names import CleanName, CleanText, NotBlank
 from .verdict.classifier import NONE
 
-Name = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
-LongName = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=200)]
-Keyword = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
+Name = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100), NotBlank]
+LongName = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=200), NotBlank]
+Keyword = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100), NotBlank]
 Text = Annotated[str, CleanText, StringConstraints(max_length=2000)]
 
 
@@ -96,7 +96,9 @@ class ExtractionPatch(_Strict):
 
 
 class WebhookIn(_Strict):
-    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    url: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NotBlank
+    ]
     events: list[Literal["file.classified", "file.processed"]] = Field(min_length=1)
 
     @model_validator(mode="after")

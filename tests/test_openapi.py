@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from app.api import create_app
+from app.names import NOT_BLANK
 
 from .conftest import INBOX
 from .live import serving
@@ -116,6 +118,19 @@ def test_success_bodies_are_typed(schema):
             assert component(schema, body)["properties"], f"{method.upper()} {path} {status}"
 
 
+def test_links_lead_to_operations_with_the_parameters_they_fill(schema):
+    by_id = {op["operationId"]: (path, op) for _, path, op in operations(schema)}
+    linked = 0
+    for _, _, operation in operations(schema):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                path, target = by_id[link["operationId"]]
+                wanted = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                assert set(link["parameters"]) == wanted, link
+                linked += 1
+    assert linked >= 20
+
+
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         yield node
@@ -141,6 +156,23 @@ def test_list_limits_are_item_counts(schema):
         assert (array["minItems"], array["maxItems"]) == (1, 100), (model, key)
     categories = models["ClassificationIn"]["properties"]["categories"]
     assert (categories["minItems"], categories["maxItems"]) == (1, 100)
+
+
+def test_names_say_they_are_not_blank(schema):
+    """A name is cleaned (NFKC, stripped) before its length counts: the schema, which sees
+    it as sent, says it has a character strip() keeps, in ECMA-262 as Python."""
+    assert all((re.search(NOT_BLANK, chr(c)) is None) == chr(c).isspace() for c in range(0x110000))
+    models = schema["components"]["schemas"]
+    for node in [
+        models["ClassificationIn"]["properties"]["name"],
+        models["CategoryIn"]["properties"]["name"],
+        models["CategoryIn"]["properties"]["keywords"]["items"],
+        models["ClassificationPatch"]["properties"]["name"]["oneOf"][0],
+        models["ExtractionPatch"]["properties"]["name"]["oneOf"][0],
+        models["ItemSpec"]["properties"]["values"]["oneOf"][0]["items"],
+        models["WebhookIn"]["properties"]["url"],
+    ]:
+        assert node["pattern"] == NOT_BLANK, node
 
 
 def test_request_models_refuse_extra_keys(schema):

@@ -1,16 +1,17 @@
 """What Litestar cannot infer about docsort's operations, declared once: the errors each one
-answers (always as `Error`), the multipart body an upload streams itself, and what the
-request models refuse."""
+answers (always as `Error`), the multipart body an upload streams itself, the links from an
+answer to the operations its ids lead to, and what the request models refuse."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from litestar.enums import MediaType
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
+    Link,
     OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -66,6 +67,73 @@ UPLOAD = Schema(
 )
 
 
+def _links(*operation_ids: str, **pointers: str) -> dict[str, Link]:
+    """Links to operations that take these parameters (name: JSON pointer into the body)."""
+    parameters = {name: f"$response.body#/{pointer}" for name, pointer in pointers.items()}
+    return {op: Link(operation_id=op, parameters=parameters) for op in operation_ids}
+
+
+# By operation id (Litestar's): where the ids in its answer lead.
+LINKS: dict[str, dict[str, Link]] = {
+    "V1ClassificationsCreate": {
+        **_links(
+            "V1ClassificationsClsIdShow",
+            "V1ClassificationsClsIdUpdate",
+            "V1ClassificationsClsIdBatchesIndex",
+            "V1ClassificationsClsIdBatchesUpload",
+            "V1ClassificationsClsIdAccuracyShow",
+            "V1ClassificationsClsIdStaleRedoRedo",
+            cls_id="classification/id",
+        ),
+        **_links(
+            "V1ClassificationsClsIdCategoriesCategoryIdExamplesIndex",
+            "V1ClassificationsClsIdCategoriesCategoryIdExamplesUpload",
+            cls_id="classification/id",
+            category_id="classification/categories/0/id",
+        ),
+    },
+    "V1ClassificationsClsIdBatchesUpload": _links(
+        "V1ClassificationsClsIdBatchesBatchIdShow",
+        "V1ClassificationsClsIdBatchesBatchIdRedoRedo",
+        cls_id="batch/classification_id",
+        batch_id="batch/id",
+    ),
+    "V1ClassificationsClsIdBatchesBatchIdShow": _links(
+        "V1ClassificationsClsIdFilesFileIdShow",
+        "V1ClassificationsClsIdFilesFileIdOverride",
+        "V1ClassificationsClsIdFilesFileIdConfirmConfirm",
+        "V1ClassificationsClsIdFilesFileIdRedoRedo",
+        cls_id="batch/classification_id",
+        file_id="files/0/id",
+    ),
+    "V1ClassificationsClsIdCategoriesCategoryIdExamplesUpload": _links(
+        "V1ClassificationsClsIdCategoriesCategoryIdExamplesFileIdRemove",
+        cls_id="examples/0/classification_id",
+        category_id="examples/0/category_id",
+        file_id="examples/0/id",
+    ),
+    "V1ExtractionsCreate": _links(
+        "V1ExtractionsExtIdShow",
+        "V1ExtractionsExtIdUpdate",
+        "V1ExtractionsExtIdBatchesIndex",
+        "V1ExtractionsExtIdBatchesUpload",
+        ext_id="extraction/id",
+    ),
+    "V1ExtractionsExtIdBatchesUpload": _links(
+        "V1ExtractionsExtIdBatchesBatchIdShow", ext_id="batch/extraction_id", batch_id="batch/id"
+    ),
+    "V1ExtractionsExtIdBatchesBatchIdShow": _links(
+        "V1ExtractionsExtIdFilesFileIdShow", ext_id="batch/extraction_id", file_id="files/0/id"
+    ),
+    "V1WebhooksCreate": _links(
+        "V1WebhooksHookIdShow",
+        "V1WebhooksHookIdRemove",
+        "V1WebhooksHookIdDeliveriesDeliveries",
+        hook_id="webhook/id",
+    ),
+}
+
+
 def _litestar_400(response: OpenAPIResponse | Reference | None) -> bool:
     """Litestar's own validation error shape, {status_code, detail, extra}: docsort never
     sends it (its handlers answer `Error`)."""
@@ -78,13 +146,17 @@ def _litestar_400(response: OpenAPIResponse | Reference | None) -> bool:
 
 @dataclass
 class Documented(Operation):
-    """An operation whose errors are all `Error`. Litestar adds a 400 of its own shape to
-    any operation with parameters; a declared 400 has replaced it by now, so one still
-    there is dropped: the operation answers no 400."""
+    """An operation whose errors are all `Error`, and whose answer links where `LINKS` says.
+    Litestar adds a 400 of its own shape to any operation with parameters; a declared 400
+    has replaced it by now, so one still there is dropped: the operation answers no 400."""
 
     def __post_init__(self) -> None:
-        if self.responses and _litestar_400(self.responses.get("400")):
-            del self.responses["400"]
+        responses = self.responses or {}
+        if _litestar_400(responses.get("400")):
+            del responses["400"]
+        for status, response in responses.items():
+            if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                response.links = LINKS.get(self.operation_id or "")
 
 
 @dataclass
@@ -124,27 +196,51 @@ def errors_for(
     }
 
 
-def _item_limits(schema: Schema) -> None:
-    """Litestar puts an optional list's length limits on the union, as string lengths;
-    they are the list's item counts."""
-    arrays = [s for s in schema.one_of or [] if isinstance(s, Schema) and s.type == "array"]
-    if arrays and (schema.min_length is not None or schema.max_length is not None):
-        arrays[0].min_items, arrays[0].max_items = schema.min_length, schema.max_length
+# A JSON Schema limit, by its name in pydantic's schema: its field in Litestar's.
+LIMITS = {
+    "pattern": "pattern",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minItems": "min_items",
+    "maxItems": "max_items",
+}
+
+
+def _limits_as_stated(schema: Schema | Reference | None, stated: dict[str, Any]) -> None:
+    """Give `schema` the limits `stated`, pydantic's own schema of the same value, states.
+    Litestar loses a pattern on a list's items or on an optional string, and puts an optional
+    list's item counts on the union, as string lengths (pydantic loses a pattern checked
+    after a validator, which Litestar keeps)."""
+    if not isinstance(schema, Schema):
+        return
+    if schema.one_of:
         schema.min_length = schema.max_length = None
+    for key, attribute in LIMITS.items():
+        if key in stated:
+            setattr(schema, attribute, stated[key])
+    if isinstance(stated.get("items"), dict):
+        _limits_as_stated(schema.items, stated["items"])  # type: ignore[arg-type]
+    if schema.one_of and "anyOf" in stated:
+        for member, stated_member in zip(schema.one_of, stated["anyOf"], strict=True):
+            _limits_as_stated(member, stated_member)
 
 
 class RequestModels(PydanticSchemaPlugin):
     """Litestar's schemas of pydantic models, saying all the models check: a model that
-    forbids extra keys says `additionalProperties: false`, and a list's limits are items."""
+    forbids extra keys says `additionalProperties: false`, and every limit pydantic checks
+    is where pydantic's own schema puts it."""
 
     @classmethod
     def for_pydantic_model(
         cls, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
+        model = field_definition.annotation
         schema = super().for_pydantic_model(field_definition, schema_creator)
-        if field_definition.annotation.model_config.get("extra") == "forbid":
+        if model.model_config.get("extra") == "forbid":
             schema.additional_properties = False
-        for prop in (schema.properties or {}).values():
-            if isinstance(prop, Schema):
-                _item_limits(prop)
+        stated = model.model_json_schema()
+        if "$ref" in stated:  # a recursive model: its schema is one of the definitions
+            stated = stated["$defs"][stated["$ref"].rsplit("/", 1)[1]]
+        for name, prop in (schema.properties or {}).items():
+            _limits_as_stated(prop, stated["properties"][name])
         return schema

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from ..names import CleanName, CleanText
+from ..names import CleanName, CleanText, NotBlank
 
 FieldType = Literal["string", "number", "integer", "boolean", "date", "enum", "array", "object"]
 FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
@@ -15,7 +15,7 @@ MAX_DEPTH = 3  # a field, an object's field, and one more level
 MAX_FIELDS = 200  # in the whole template, nested ones included
 
 FieldName = Annotated[str, CleanName, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
-EnumValue = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100)]
+EnumValue = Annotated[str, CleanName, StringConstraints(min_length=1, max_length=100), NotBlank]
 Description = Annotated[str, CleanText, StringConstraints(max_length=1000)]
 
 
