@@ -52,7 +52,7 @@ def has_model(host: str, model: str) -> bool:
 
 def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
     """Fetch the model if needed and start app.modelserver where OLLAMA_HOST points."""
-    url = urlsplit(normalise_host(settings.ollama_host))
+    url = urlsplit(normalise_host(settings.model_host))
     modelfetch.ensure_model(settings.model, settings.model_dir)
     process = subprocess.Popen(
         [
@@ -67,7 +67,7 @@ def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
     )  # fmt: skip
     deadline = time.monotonic() + 300
     try:
-        while ollama_version(settings.ollama_host) is None:
+        while ollama_version(settings.model_host) is None:
             if process.poll() is not None:
                 raise SystemExit(f"the bundled model server exited with code {process.returncode}")
             if time.monotonic() > deadline:
@@ -83,24 +83,24 @@ def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
 def model_server(settings: Settings) -> Iterator[str]:
     """Use Ollama if it answers at OLLAMA_HOST, else start the bundled server there and stop
     it on exit. Yields which server it is, for logs and reports."""
-    version = ollama_version(settings.ollama_host)
+    version = ollama_version(settings.model_host)
     if version is not None:
         for model, setting in ((settings.model, "DOCSORT_MODEL"),
                                (settings.embed_model, "DOCSORT_EMBED_MODEL")):  # fmt: skip
-            if model and not has_model(settings.ollama_host, model):
+            if model and not has_model(settings.model_host, model):
                 raise SystemExit(
-                    f"Ollama {version} at {settings.ollama_host} does not have '{model}':"
+                    f"Ollama {version} at {settings.model_host} does not have '{model}':"
                     f" run `ollama pull {model}`, or set {setting} to one it has."
                 )
         # The bundled server answers /api/version too, so this may be one already running.
         kind = f"already running, answers as Ollama {version}"
-        log.info("model server: %s at %s", kind, settings.ollama_host)
+        log.info("model server: %s at %s", kind, settings.model_host)
         yield kind
         return
-    log.info("no Ollama at %s: starting the bundled model server", settings.ollama_host)
+    log.info("no Ollama at %s: starting the bundled model server", settings.model_host)
     server = start_bundled_server(settings)
     kind = "bundled (llama-cpp-python), started for this run"
-    log.info("model server: %s at %s", kind, settings.ollama_host)
+    log.info("model server: %s at %s", kind, settings.model_host)
     try:
         yield kind
     finally:
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"a setting is wrong: {exc}")
     if args.command == "probe":
-        return 0 if ollama_version(settings.ollama_host) else 1
+        return 0 if ollama_version(settings.model_host) else 1
     if args.command == "run":
         run(settings)
     else:

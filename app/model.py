@@ -6,16 +6,36 @@ knows which one it is talking to.
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import httpx
-import ollama
 
 from .errors import ModelError, ModelUnavailable
 from .verdict.confidence import Token
 
 TOP_LOGPROBS = 20
+
+
+def _import_ollama() -> ModuleType:
+    """ollama makes a default client from OLLAMA_HOST when it is imported, and cannot parse
+    docsort's list of hosts (`a,b*2`): let it see the first host only, then put the list
+    back. docsort never uses that default client."""
+    hosts = os.environ.get("OLLAMA_HOST")
+    if hosts is None or ("," not in hosts and "*" not in hosts):
+        return importlib.import_module("ollama")
+    first = hosts.split(",")[0]
+    os.environ["OLLAMA_HOST"] = first.rpartition("*")[0] or first
+    try:
+        return importlib.import_module("ollama")
+    finally:
+        os.environ["OLLAMA_HOST"] = hosts
+
+
+ollama = _import_ollama()
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,11 @@ class Settings:
         return hosts
 
     @property
+    def model_host(self) -> str:
+        """The first model server: the one `make run` starts when nothing answers there."""
+        return self.model_hosts[0][0]
+
+    @property
     def read_tokens(self) -> int:
         """How much of a document the worker reads to classify it."""
         return max(self.text_tokens, self.keyword_text_tokens)

@@ -144,3 +144,50 @@ def test_the_model_server_stopped_for_30_s_mid_batch_loses_nothing(tmp_path, rec
     assert [f["status"] for f in view["files"]] == ["processed"] * len(files), log.read_text()
     classified = Counter(e["data"]["id"] for e in receiver.events)
     assert sorted(classified.values()) == [1] * len(files)  # none twice
+
+
+def test_two_model_hosts_one_stopped_mid_batch_the_other_finishes_it(tmp_path, receiver):
+    """OLLAMA_HOST names two bundled servers; one is stopped while a batch runs: the batch
+    finishes on the other, no file fails, none is classified twice."""
+    models_dir = default_models_dir()
+    ensure_model(TEST_MODEL, models_dir)
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    logs = [tmp_path / f"model-{i}.log" for i in range(2)]
+    servers = [
+        start_model_server(TEST_MODEL, port, log, models_dir, threads=1)
+        for port, log in zip(ports, logs, strict=True)
+    ]
+    env = app_env(tmp_path, ",".join(urls), TEST_MODEL)
+    base, log = f"http://127.0.0.1:{env['DOCSORT_PORT']}", tmp_path / "app.log"
+    process = None
+    try:
+        for url, server, model_log in zip(urls, servers, logs, strict=True):
+            wait_until_ready(url, server, model_log, 120)
+        process = start_app(env, log)
+        wait_for(lambda: api_up(base), 60)
+        cls = httpx.post(f"{base}/v1/classifications", json=INBOX).json()["classification"]
+        hook = {"url": receiver.url, "events": ["file.classified"]}
+        assert httpx.post(f"{base}/v1/webhooks", json=hook).status_code == 201
+        files = [("files", (f"{i}-{name}", text)) for i in range(2) for name, text in TEXTS.items()]
+        batch = httpx.post(f"{base}/v1/classifications/{cls['id']}/batches", files=files).json()
+        batch_url = f"{base}/v1/classifications/{cls['id']}/batches/{batch['batch']['id']}"
+        wait_for(lambda: httpx.get(batch_url).json()["batch"]["processed_count"] >= 2, 120, 0.1)
+        stop(servers[0])
+        view = wait_for(
+            lambda: (v := httpx.get(batch_url).json())["batch"]["status"] == "processed" and v,
+            300,
+        )
+        wait_for(lambda: len(receiver.events) >= len(files), 30)
+        health = httpx.get(f"{base}/health").json()
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=60)
+        for server in servers:
+            stop(server)
+    assert [f["status"] for f in view["files"]] == ["processed"] * len(files), log.read_text()
+    classified = Counter(e["data"]["id"] for e in receiver.events)
+    assert sorted(classified.values()) == [1] * len(files)
+    assert health["status"] == "ok"
+    assert [h["ok"] for h in health["hosts"]] == [False, True]

@@ -16,7 +16,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..cli import model_server, normalise_host
+from ..cli import model_server
 from ..model import ModelClient
 from ..settings import Settings
 from . import reweigh
@@ -57,16 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.monotonic()
     with model_server(env) as server, tempfile.TemporaryDirectory(prefix="docsort-eval-") as tmp:
         settings = dataclasses.replace(env, data_dir=Path(tmp))
-        model = ModelClient(
-            normalise_host(env.ollama_host), env.model, env.model_timeout, env.embed_model
-        )
+        model = ModelClient(env.model_host, env.model, env.model_timeout, env.embed_model)
         rows = asyncio.run(run_folder(folder, settings, model, plan=plan))
     meta = {
         "folder": str(args.folder),
         "labelled": folder.total,
         "limit": args.limit,
         "model": env.model,
-        "host": env.ollama_host,
+        "host": env.model_host,
         "server": server,
         "prompts_hash": fingerprint(*env.prompts_dir.glob("classify_*.j2")),
         "classification_hash": fingerprint(args.folder / "classification.json"),
