@@ -100,6 +100,7 @@ async def test_the_forms_upload_errors_show_on_the_page(
     response = await client.post(action, files=parts, follow_redirects=False)
     api = await client.post(f"/v1/classifications/{inbox['id']}/batches", files=parts)
     assert response.status_code == api.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
     assert text_of(response.text, "upload-error") == api.json()["error"]["message"]
     assert "at most 30 files" in api.json()["error"]["message"]
     batches = await client.get(f"/v1/classifications/{inbox['id']}/batches")

@@ -79,6 +79,27 @@ async def test_new_form_creates_a_classification_the_api_sees(client: AsyncTestC
     ]
 
 
+async def test_a_browsers_post_keeps_its_origin(client: AsyncTestClient) -> None:
+    """Under Referrer-Policy no-referrer a browser sends `Origin: null` with a form's post,
+    which the Origin check refuses: the pages must not send that policy."""
+    page = await client.get("/classifications/new")
+    assert page.headers["referrer-policy"] == "same-origin"
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token
+    fields = {"_csrf_token": token.group(1), "name": "O", "categories-0-name": "A"}
+    same = await client.post(
+        "/classifications/new",
+        data=fields,
+        headers={"origin": "http://127.0.0.1"},
+        follow_redirects=False,
+    )
+    assert same.status_code == 303
+    null = await client.post(
+        "/classifications/new", data=fields, headers={"origin": "null"}, follow_redirects=False
+    )
+    assert null.status_code == 403
+
+
 async def test_a_post_without_the_csrf_token_is_refused(client: AsyncTestClient) -> None:
     await client.get("/classifications/new")  # the cookie is set; the token is not sent
     response = await client.post(
@@ -106,6 +127,7 @@ async def test_errors_show_next_to_their_field_with_what_was_typed(
         },
     )
     assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
     html = response.text
     assert field_error(html, "name")
     assert field_error(html, "categories-0-name")

@@ -10,7 +10,7 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -145,4 +145,5 @@ async def _upload_page(
             "error": error,
         },
         status_code=status,
+        media_type=MediaType.HTML,
     )

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -210,4 +210,5 @@ async def _page(
             "blank": CategoryRow(),
         },
         status_code=status,
+        media_type=MediaType.HTML,
     )
