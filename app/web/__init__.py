@@ -24,6 +24,8 @@ from litestar.template.config import TemplateConfig
 
 from ..errors import DocsortError
 from ..settings import Settings
+from .batches import BatchPages
+from .forms import ClassificationForms
 from .pages import ClassificationPages
 
 HERE = Path(__file__).parent
@@ -34,7 +36,9 @@ CSP = (
 SECURITY_HEADERS = [
     ResponseHeader(name="Content-Security-Policy", value=CSP),
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+    # Not "no-referrer": under it a browser sends `Origin: null` with the pages' own form
+    # posts and scripts' uploads, which the Origin check (app/api/security.py) refuses.
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
 ]
 
 
@@ -43,6 +47,8 @@ def web_router() -> Router:
         path="/",
         route_handlers=[
             ClassificationPages,
+            ClassificationForms,
+            BatchPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         response_headers=SECURITY_HEADERS,
