@@ -94,7 +94,9 @@ class BatchController(Controller):
         await load_classification(store, cls_id)
         return {"batches": [batch_view(b) for b in await store.list_batches(cls_id)]}
 
-    @post("/{batch_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404, 422))
+    @post(
+        "/{batch_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404, 422, changes=True)
+    )
     async def redo(
         self,
         store: NamedDependency[AsyncStore],

@@ -72,7 +72,7 @@ class ExampleController(Controller):
         await load_category(store, cls_id, category_id)
         return {"examples": [example_view(r) for r in await store.list_examples(category_id)]}
 
-    @delete("/{file_id:str}", **errors_for(404))
+    @delete("/{file_id:str}", **errors_for(404, changes=True))
     async def remove(
         self,
         store: NamedDependency[AsyncStore],

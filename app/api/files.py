@@ -83,7 +83,7 @@ class FileController(Controller):
         await override_verdict(store, cls_id, file_id, data.classified_category_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
-    @post("/{file_id:str}/confirm", status_code=HTTP_200_OK, **errors_for(404, 409))
+    @post("/{file_id:str}/confirm", status_code=HTTP_200_OK, **errors_for(404, 409, changes=True))
     async def confirm(
         self, store: NamedDependency[AsyncStore], cls_id: FromPath[str], file_id: FromPath[str]
     ) -> FileResponse:
@@ -91,7 +91,7 @@ class FileController(Controller):
         await confirm_verdict(store, cls_id, file_id)
         return {"file": file_view(await load_file(store, cls_id, file_id))}
 
-    @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404))
+    @post("/{file_id:str}/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404, changes=True))
     async def redo(
         self,
         store: NamedDependency[AsyncStore],

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # Why docsort answers each error status; `error.code` in the body says which case it is.
 WHY: dict[int, str] = {
     400: "The body cannot be read: malformed JSON, or a broken multipart upload",
+    403: "Sent by a page of another origin: only docsort's own pages may change anything",
     404: "No such resource",
     409: "The resource is not in a state that allows this",
     413: "The body, or a file in it, is too large",
@@ -181,14 +182,17 @@ class Operations(TypedDict):
 def errors_for(
     *statuses: int,
     body: Literal["json", "multipart"] | None = None,
+    changes: bool = False,
     responses: Mapping[int, ResponseSpec] | None = None,
 ) -> Operations:
     """The errors an operation answers, as `Error`: `statuses`, those of every operation,
-    and those of its `body` ("multipart": an upload, whose body is declared here too);
+    those of its `body` ("multipart": an upload, whose body is declared here too), and the
+    Origin check's when it `changes` something (any operation with a body does);
     `responses`: its other answers. Use as `@get(..., **errors_for(404))`."""
+    extra = (*(BODY if body else ()), *((403,) if body or changes else ()))
     errors = {
         status: ResponseSpec(Error, description=WHY[status], generate_examples=False)
-        for status in sorted({*statuses, *ALWAYS, *(BODY if body else ())})
+        for status in sorted({*statuses, *ALWAYS, *extra})
     }
     return {
         "responses": {**errors, **(responses or {})},

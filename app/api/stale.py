@@ -25,7 +25,7 @@ async def redo_stale(store: AsyncStore, worker: Worker, cls_id: str) -> int:
 class StaleController(Controller):
     path = "/v1/classifications/{cls_id:str}/stale"
 
-    @post("/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404))
+    @post("/redo", status_code=HTTP_202_ACCEPTED, **errors_for(404, changes=True))
     async def redo(
         self,
         store: NamedDependency[AsyncStore],

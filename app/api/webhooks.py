@@ -50,7 +50,7 @@ class WebhookController(Controller):
     ) -> WebhookResponse:
         return {"webhook": signed_webhook_view(await load_webhook(store, hook_id))}
 
-    @delete("/{hook_id:str}", **errors_for(404))
+    @delete("/{hook_id:str}", **errors_for(404, changes=True))
     async def remove(self, store: NamedDependency[AsyncStore], hook_id: FromPath[str]) -> None:
         """The webhook and its deliveries, pending ones included, are gone."""
         await load_webhook(store, hook_id)
