@@ -32,6 +32,7 @@ from .classifications import ClassificationStore
 from .extractions import ExtractionStore
 from .files import FileStore
 from .learning import LearningStore
+from .review import ReviewStore
 from .versions import VersionStore
 from .webhooks import DELIVERED, PENDING, SENDING, WebhookStore
 
@@ -64,6 +65,7 @@ class Store(
     ExtractionStore,
     WebhookStore,
     VersionStore,
+    ReviewStore,
 ):
     """Every resource's statements over one connection."""
 

@@ -27,6 +27,7 @@ from ..settings import Settings
 from .batches import BatchPages
 from .forms import ClassificationForms
 from .pages import ClassificationPages
+from .review import ReviewPages
 
 HERE = Path(__file__).parent
 CSP = (
@@ -49,6 +50,7 @@ def web_router() -> Router:
             ClassificationPages,
             ClassificationForms,
             BatchPages,
+            ReviewPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         response_headers=SECURITY_HEADERS,
