@@ -103,3 +103,47 @@ def test_the_classifications_page_lists_and_escapes(page: Page, app_url: str) ->
     expect(page.get_by_text(XSS_NAME)).to_be_visible()
     assert page.locator("img").count() == 0
     shoot(page, "classifications")
+
+
+def test_a_user_creates_uploads_watches_and_corrects_in_the_browser(
+    page: Page, app_url: str, tmp_path: Path
+) -> None:
+    """The whole round: a classification made in the form, three files uploaded through
+    the file input, watched until processed, one verdict changed with the keyboard."""
+    page.goto(app_url + "/classifications/new")
+    page.fill("#name", "Inbox triage")
+    rows = [
+        ("Invoice", "Vendor bills and invoices", "invoice, total due"),
+        ("Contract", "Service agreements, NDAs", "agreement, whereas"),
+        ("Receipt", "Point-of-sale receipts", "receipt, cash, change"),
+    ]
+    for i, (name, description, keywords) in enumerate(rows):
+        page.fill(f"#categories-{i}-name", name)
+        page.fill(f"#categories-{i}-description", description)
+        page.fill(f"#categories-{i}-keywords", keywords)
+    shoot(page, "classification-form")
+    page.click("#save")
+    page.wait_for_url("**/classifications/*/review**")
+    cls_id = page.url.split("/classifications/")[1].split("/")[0]
+    shown = httpx.get(f"{app_url}/v1/classifications/{cls_id}").json()["classification"]
+    assert [c["name"] for c in shown["categories"]] == ["Invoice", "Contract", "Receipt"]
+
+    files = {
+        "acme-bill.txt": "INVOICE no. 2041\nBill to: Example GmbH\nTotal due: 1,234.00 EUR",
+        "coffee.txt": "RECEIPT\nCoffee 3.20\nCash 5.00\nChange 1.80\nThank you!",
+        XSS_NAME: "SERVICE AGREEMENT between the parties. Whereas the provider agrees.",
+    }
+    paths = []
+    for i, (name, text) in enumerate(files.items()):
+        path = tmp_path / f"f{i}.txt"
+        path.write_text(text)
+        paths.append({"name": name, "mimeType": "text/plain", "buffer": text.encode()})
+    page.goto(f"{app_url}/classifications/{cls_id}/upload")
+    page.set_input_files("#files", paths)
+    shoot(page, "upload")
+    page.click("#upload")
+    page.wait_for_url("**/batches/*")
+    expect(page.locator("#batch-status")).to_have_text("processed", timeout=240_000)
+    expect(page.locator("#count-processed")).to_have_text("3")
+    expect(page.get_by_text(XSS_NAME)).to_be_visible()
+    shoot(page, "batch")
