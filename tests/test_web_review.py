@@ -198,6 +198,9 @@ async def test_stale_filter_lists_verdicts_made_with_other_definitions(
     page = await client.get(f"/classifications/{inbox['id']}/review", params={"stale": "1"})
     assert queue_ids(page.text) == [files[0]["id"]]  # an override is never stale
     assert 'name="stale" value="1" checked' in page.text
+    assert '<span class="flag stale">stale</span>' in page.text
+    detail = page.text[page.text.index('id="detail"') :]
+    assert "<li>Invoice: keywords changed</li>" in detail
 
 
 async def test_a_long_queue_is_paged(
@@ -214,6 +217,8 @@ async def test_a_long_queue_is_paged(
     last = await client.get(url, params={"page": "3"})
     assert queue_ids(last.text) == [f["id"] for f in files[100:]]
     assert selected_id(last.text) == files[100]["id"]
+    beyond = await client.get(url, params={"page": "9"})
+    assert queue_ids(beyond.text) == queue_ids(last.text)
     # A file selected without a page opens the page it is on.
     deep = await client.get(url, params={"selected": files[73]["id"]})
     assert "Page 2 of 3" in deep.text

@@ -145,6 +145,11 @@ class ReviewPages(Controller):
             cls_id, query.filters, (page - 1) * PAGE_SIZE, PAGE_SIZE
         )
         pages = max(1, math.ceil(total / PAGE_SIZE))
+        if page > pages:  # past the end (the queue got shorter): its last page
+            page = pages
+            rows, _ = await store.review_page(
+                cls_id, query.filters, (page - 1) * PAGE_SIZE, PAGE_SIZE
+            )
         queue = [file_view(row) for row in rows]
         if selected is None and queue:
             selected = queue[0]["id"]
