@@ -24,10 +24,12 @@ from litestar.template.config import TemplateConfig
 
 from ..errors import DocsortError
 from ..settings import Settings
+from .accuracy import AccuracyPages
 from .batches import BatchPages
 from .forms import ClassificationForms
 from .pages import ClassificationPages
 from .review import ReviewPages
+from .stale import StalePages
 
 HERE = Path(__file__).parent
 CSP = (
@@ -51,6 +53,8 @@ def web_router() -> Router:
             ClassificationForms,
             BatchPages,
             ReviewPages,
+            StalePages,
+            AccuracyPages,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         response_headers=SECURITY_HEADERS,
