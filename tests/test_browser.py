@@ -147,3 +147,36 @@ def test_a_user_creates_uploads_watches_and_corrects_in_the_browser(
     expect(page.locator("#count-processed")).to_have_text("3")
     expect(page.get_by_text(XSS_NAME)).to_be_visible()
     shoot(page, "batch")
+
+    # The review queue: the file with the dangerous name, changed to Receipt with a key.
+    page.click("#review-link")
+    page.wait_for_url("**/review**")
+    expect(page.locator("#queue .queue-row")).to_have_count(3)
+    expect(page.get_by_text(XSS_NAME).first).to_be_visible()
+    assert page.locator("#queue img, #detail img:not(#preview)").count() == 0
+    shoot(page, "review")
+    view = httpx.get(f"{app_url}/v1/classifications/{cls_id}/batches").json()["batches"][0]
+    batch = httpx.get(f"{app_url}/v1/classifications/{cls_id}/batches/{view['id']}").json()
+    target = next(f for f in batch["files"] if f["file_name"] == XSS_NAME)
+    rows = page.locator("#queue .queue-row")
+    for _ in range(3):
+        if page.locator("#detail").get_attribute("data-file-id") == target["id"]:
+            break
+        page.keyboard.press("j")
+        page.wait_for_load_state()
+    assert page.locator("#detail").get_attribute("data-file-id") == target["id"]
+    receipt = next(c for c in shown["categories"] if c["name"] == "Receipt")
+    key = page.locator(f"button[data-category-id='{receipt['id']}']").get_attribute("data-key")
+    page.keyboard.press(str(key))
+    expect(page.locator("#flash")).to_be_visible()
+    assert rows.count() == 3
+
+    file = httpx.get(f"{app_url}/v1/classifications/{cls_id}/files/{target['id']}").json()
+    assert file["file"]["verdict_source"] == "override"
+    assert file["file"]["classified_category_id"] == receipt["id"]
+    accuracy = httpx.get(f"{app_url}/v1/classifications/{cls_id}/accuracy").json()
+    assert accuracy["accuracy"]["all"]["checked"] == 1
+
+    page.goto(f"{app_url}/classifications/{cls_id}/accuracy")
+    expect(page.locator("#checked-count")).to_have_text("1")
+    shoot(page, "accuracy")
