@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from .documents import INVOICE, RECEIPT, pdf_bytes
 from .modelserver_fixture import free_port
 from .test_classify_model import start_app, wait_for
 
@@ -106,7 +107,7 @@ def test_the_classifications_page_lists_and_escapes(page: Page, app_url: str) ->
 
 
 def test_a_user_creates_uploads_watches_and_corrects_in_the_browser(
-    page: Page, app_url: str, tmp_path: Path
+    page: Page, app_url: str
 ) -> None:
     """The whole round: a classification made in the form, three files uploaded through
     the file input, watched until processed, one verdict changed with the keyboard."""
@@ -128,18 +129,13 @@ def test_a_user_creates_uploads_watches_and_corrects_in_the_browser(
     shown = httpx.get(f"{app_url}/v1/classifications/{cls_id}").json()["classification"]
     assert [c["name"] for c in shown["categories"]] == ["Invoice", "Contract", "Receipt"]
 
-    files = {
-        "acme-bill.txt": "INVOICE no. 2041\nBill to: Example GmbH\nTotal due: 1,234.00 EUR",
-        "coffee.txt": "RECEIPT\nCoffee 3.20\nCash 5.00\nChange 1.80\nThank you!",
-        XSS_NAME: "SERVICE AGREEMENT between the parties. Whereas the provider agrees.",
-    }
-    paths = []
-    for i, (name, text) in enumerate(files.items()):
-        path = tmp_path / f"f{i}.txt"
-        path.write_text(text)
-        paths.append({"name": name, "mimeType": "text/plain", "buffer": text.encode()})
+    files = [
+        ("acme-bill.pdf", "application/pdf", pdf_bytes(INVOICE)),
+        ("coffee.txt", "text/plain", RECEIPT.encode()),
+        (XSS_NAME, "text/plain", b"SERVICE AGREEMENT between the parties. Whereas the provider"),
+    ]
     page.goto(f"{app_url}/classifications/{cls_id}/upload")
-    page.set_input_files("#files", paths)
+    page.set_input_files("#files", [{"name": n, "mimeType": t, "buffer": b} for n, t, b in files])
     shoot(page, "upload")
     page.click("#upload")
     page.wait_for_url("**/batches/*")
@@ -180,3 +176,37 @@ def test_a_user_creates_uploads_watches_and_corrects_in_the_browser(
     page.goto(f"{app_url}/classifications/{cls_id}/accuracy")
     expect(page.locator("#checked-count")).to_have_text("1")
     shoot(page, "accuracy")
+
+    # The invoice's first page, rendered by docsort, in the review queue.
+    bill = next(f for f in batch["files"] if f["file_name"] == "acme-bill.pdf")
+    page.goto(f"{app_url}/classifications/{cls_id}/review?selected={bill['id']}")
+    preview = page.locator("#preview")
+    expect(preview).to_be_visible()
+    assert preview.evaluate("img => img.complete && img.naturalWidth") > 0
+    shoot(page, "review-preview")
+
+    # A category's description changes: the two machine verdicts go stale, one button
+    # re-runs them (the override stays).
+    categories = [
+        {k: c[k] for k in ("id", "name", "description", "keywords")} for c in shown["categories"]
+    ]
+    categories[0]["description"] = "Bills from suppliers, with a total to pay"
+    patched = httpx.patch(f"{app_url}/v1/classifications/{cls_id}", json={"categories": categories})
+    assert patched.status_code == 200, patched.text
+    page.goto(f"{app_url}/classifications/{cls_id}/stale")
+    expect(page.locator("#stale-count")).to_have_text("2")
+    expect(page.get_by_text("Invoice: description changed").first).to_be_visible()
+    shoot(page, "stale")
+    page.click("#rerun-stale")
+    expect(page.locator("#flash")).to_be_visible()
+    wait_for(
+        lambda: (
+            httpx.get(f"{app_url}/v1/classifications/{cls_id}/batches/{view['id']}").json()[
+                "batch"
+            ]["status"]
+            == "processed"
+        ),
+        240,
+    )
+    page.goto(f"{app_url}/classifications/{cls_id}/stale")
+    expect(page.locator("#stale-count")).to_have_text("0")
