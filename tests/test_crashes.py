@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from app.modelfetch import default_models_dir, ensure_model
 
 from .conftest import INBOX
 from .modelserver_fixture import TEST_MODEL, free_port, start_model_server, stop, wait_until_ready
+from .receiver import Receiver
 from .test_classify_model import start_app, wait_for
 
 pytestmark = pytest.mark.model
@@ -51,6 +53,18 @@ def file_status(db: Path, name: str) -> str | None:
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT status FROM files WHERE file_name = ?", [name]).fetchone()
     return row and row[0]
+
+
+def watched_batch(base: str, receiver: Receiver, copies: int) -> tuple[list[Any], str]:
+    """`copies` of TEXTS uploaded as one batch, each verdict announced to `receiver`."""
+    cls = httpx.post(f"{base}/v1/classifications", json=INBOX).json()["classification"]
+    hook = {"url": receiver.url, "events": ["file.classified"]}
+    assert httpx.post(f"{base}/v1/webhooks", json=hook).status_code == 201
+    files = [
+        ("files", (f"{i}-{name}", text)) for i in range(copies) for name, text in TEXTS.items()
+    ]
+    batch = httpx.post(f"{base}/v1/classifications/{cls['id']}/batches", files=files).json()
+    return files, f"{base}/v1/classifications/{cls['id']}/batches/{batch['batch']['id']}"
 
 
 def test_a_file_that_kills_the_process_fails_after_3_tries_and_the_rest_go_on(
@@ -105,12 +119,7 @@ def test_the_model_server_stopped_for_30_s_mid_batch_loses_nothing(tmp_path, rec
         wait_until_ready(model_url, server, model_log, 120)
         process = start_app(env, log)
         wait_for(lambda: api_up(base), 60)
-        cls = httpx.post(f"{base}/v1/classifications", json=INBOX).json()["classification"]
-        hook = {"url": receiver.url, "events": ["file.classified"]}
-        assert httpx.post(f"{base}/v1/webhooks", json=hook).status_code == 201
-        files = [("files", (f"{i}-{name}", text)) for i in range(3) for name, text in TEXTS.items()]
-        batch = httpx.post(f"{base}/v1/classifications/{cls['id']}/batches", files=files).json()
-        batch_url = f"{base}/v1/classifications/{cls['id']}/batches/{batch['batch']['id']}"
+        files, batch_url = watched_batch(base, receiver, copies=3)
 
         wait_for(lambda: httpx.get(batch_url).json()["batch"]["processed_count"] >= 1, 120, 0.1)
         stop(server)
@@ -166,12 +175,7 @@ def test_two_model_hosts_one_stopped_mid_batch_the_other_finishes_it(tmp_path, r
             wait_until_ready(url, server, model_log, 120)
         process = start_app(env, log)
         wait_for(lambda: api_up(base), 60)
-        cls = httpx.post(f"{base}/v1/classifications", json=INBOX).json()["classification"]
-        hook = {"url": receiver.url, "events": ["file.classified"]}
-        assert httpx.post(f"{base}/v1/webhooks", json=hook).status_code == 201
-        files = [("files", (f"{i}-{name}", text)) for i in range(2) for name, text in TEXTS.items()]
-        batch = httpx.post(f"{base}/v1/classifications/{cls['id']}/batches", files=files).json()
-        batch_url = f"{base}/v1/classifications/{cls['id']}/batches/{batch['batch']['id']}"
+        files, batch_url = watched_batch(base, receiver, copies=2)
         wait_for(lambda: httpx.get(batch_url).json()["batch"]["processed_count"] >= 2, 120, 0.1)
         stop(servers[0])
         view = wait_for(
