@@ -11,10 +11,12 @@ LIMIT ?=
 EXAMPLES ?=
 LEARN ?=
 SEED ?= 0
+MODEL ?=
+PARTS ?=
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test eval chaos lint model-server clean
+.PHONY: run test eval bench chaos lint model-server clean
 
 run: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
@@ -26,6 +28,13 @@ eval: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT)) \
 		$(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(LEARN),--learn) --seed $(SEED)
+
+# Where a file's seconds go (docsort's steps, the model alone, the prompt cache, throughput,
+# uploads) on a bundled server it starts; prints figures, writes reports/bench-*.json.
+# LIMIT=n: files (20); MODEL=: another model; PARTS=steps,model,prefix,throughput,upload.
+bench: $(DEPS) $(LLAMA)
+	$(BIN)/python scripts/bench.py $(EVAL_DIR) --limit $(or $(LIMIT),20) \
+		$(if $(MODEL),--model $(MODEL)) $(if $(PARTS),--parts $(PARTS))
 
 # 100 files through the real processes while the API is killed -9 ten times and the model
 # server stopped twice for 20 s; then the same without faults. Prints figures (reports/).

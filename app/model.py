@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from .errors import ModelError, ModelUnavailable
+from .trace import note_call, step
 from .verdict.confidence import Token
 
 TOP_LOGPROBS = 20
@@ -39,9 +40,30 @@ ollama = _import_ollama()
 
 
 @dataclass(frozen=True)
+class Timings:
+    """The server's own account of one chat, in Ollama's fields: the prompt tokens it
+    evaluated (not those its cache held), the tokens it generated, and the seconds of each."""
+
+    prompt_eval_count: int
+    prompt_seconds: float
+    eval_count: int
+    eval_seconds: float
+
+    @classmethod
+    def of(cls, response: Any) -> Timings:
+        return cls(
+            response.prompt_eval_count or 0,
+            (response.prompt_eval_duration or 0) / 1e9,
+            response.eval_count or 0,
+            (response.eval_duration or 0) / 1e9,
+        )
+
+
+@dataclass(frozen=True)
 class Reply:
     content: str
     tokens: list[Token] = field(default_factory=list)
+    timings: Timings | None = None
 
 
 # What an embedding model wants before a document, by a part of its name: e5 was trained
@@ -91,9 +113,10 @@ class ModelClient:
     async def embed(self, text: str) -> list[float]:
         """One document's unit vector from the embedding model (cut to its context)."""
         try:
-            response = await self.client.embed(
-                model=self.embed_model, input=embed_prefix(self.embed_model) + text
-            )
+            with step("embed"):
+                response = await self.client.embed(
+                    model=self.embed_model, input=embed_prefix(self.embed_model) + text
+                )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc, self.embed_model) from exc
         return list(response.embeddings[0])
@@ -114,27 +137,33 @@ class ModelClient:
         The first attempt is deterministic; a retry samples a little, since asking the same
         question at temperature 0 would only get the same rejected answer back."""
         try:
-            response = await self.client.chat(
-                model=self.model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                format=schema,
-                options={
-                    "temperature": 0.4 if attempt else 0,
-                    "seed": attempt,
-                    "num_predict": max_tokens,
-                    "repeat_penalty": 1.0,
-                },
-                stream=False,
-                logprobs=logprobs,
-                top_logprobs=TOP_LOGPROBS if logprobs else None,
-            )
+            with step("model"):
+                response = await self.client.chat(
+                    model=self.model,
+                    messages=[
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": user},
+                    ],
+                    format=schema,
+                    options={
+                        "temperature": 0.4 if attempt else 0,
+                        "seed": attempt,
+                        "num_predict": max_tokens,
+                        "repeat_penalty": 1.0,
+                    },
+                    stream=False,
+                    logprobs=logprobs,
+                    top_logprobs=TOP_LOGPROBS if logprobs else None,
+                )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
             raise self._unavailable(exc) from exc
         tokens = [
             Token(lp.token, lp.logprob, [(t.token, t.logprob) for t in lp.top_logprobs or []])
             for lp in response.logprobs or []
         ]
-        return Reply(response.message.content or "", tokens)
+        timings = Timings.of(response)
+        note_call(timings)
+        return Reply(response.message.content or "", tokens, timings)
 
     async def status(self) -> dict[str, Any]:
         """Whether the server answers and has the models, for /health."""

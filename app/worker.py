@@ -29,6 +29,7 @@ from .model import ModelClient
 from .outage import Outage, WorkerState
 from .reading import Document, UnreadableFile, read_document
 from .store import AsyncStore
+from .trace import Traces, step
 from .verdict.classifier import NONE, Classifier, InvalidAnswer
 from .verdict.examples import Example, Learned
 
@@ -85,6 +86,7 @@ class Worker:
         self.owner = owner or new_owner()
         self._loops = Loops("worker", poll_seconds, self.upkeep, stale_seconds / 6)
         self._anchors: dict[tuple[str, str], np.ndarray] = {}
+        self.traces = Traces()  # where each recent job's time went (app/trace.py)
 
     def wake(self) -> None:
         self._loops.wake()
@@ -165,7 +167,8 @@ class Worker:
         token = job["run_token"]
         try:
             async with asyncio.timeout(self.job_timeout):
-                await run(job, lane)
+                with self.traces.job(key, queue.table):
+                    await run(job, lane)
         except TimeoutError:
             await fail(
                 key,
@@ -246,7 +249,8 @@ class Worker:
         file_id, token = job["id"], job["run_token"]
         path = self.uploads_dir / job["batch_id"] / file_id
         try:
-            document = await asyncio.to_thread(read_document, path, self.read_tokens)
+            with step("read"):
+                document = await asyncio.to_thread(read_document, path, self.read_tokens)
         except UnreadableFile as exc:
             await self.store.record_failure(file_id, token, str(exc))
             return None
@@ -290,7 +294,8 @@ class Worker:
             vector, new = await self._embedding(file_id, document.text, lane)
             if new:
                 await self.store.record_embedding(file_id, self.embed_model, vector)
-            learned = await self._learned(job, classification, vector, lane)
+            with step("learn"):
+                learned = await self._learned(job, classification, vector, lane)
             verdict = await lane.classifier.classify(classification, document.text, learned)
         except InvalidAnswer as exc:
             await self.store.record_failure(file_id, token, str(exc))
@@ -314,7 +319,8 @@ class Worker:
         file_id, token = job["file_id"], job["run_token"]
         path = self.uploads_dir / job["folder"] / file_id
         try:
-            document = await asyncio.to_thread(read_document, path, self.extract_tokens)
+            with step("read"):
+                document = await asyncio.to_thread(read_document, path, self.extract_tokens)
         except UnreadableFile as exc:
             await self.store.record_extraction_failure(file_id, token, str(exc))
             return

@@ -2,6 +2,8 @@
 (30 x 25 MB by default) to it, and print wall time, throughput and the server's peak RSS.
 
     .venv/bin/python scripts/bench_upload.py [--files 30] [--mb 25]
+
+scripts/bench.py serves and uploads with the same functions, a worker and a model behind.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,6 +26,7 @@ MB = 1024 * 1024
 BOUNDARY = "benchboundary"
 
 SERVER = """
+import logging
 import sys
 from pathlib import Path
 
@@ -32,10 +37,17 @@ from app.model import ModelClient
 from app.settings import Settings
 from app.store import AsyncStore
 
-settings = Settings(data_dir=Path(sys.argv[1]), prompts_dir=Path("prompts"))
+logging.getLogger("httpx").setLevel(logging.WARNING)  # the worker's model calls, else a line each
+# A data folder and a port; then a model server and a model, for a worker to run too.
+data_dir, port, *model = sys.argv[1:]
+settings = Settings(data_dir=Path(data_dir), prompts_dir=Path("prompts"))
 store = AsyncStore(settings.db_path)
-app = create_app(settings, store, ModelClient("http://127.0.0.1:9", "x"), run_worker=False)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+if model:
+    client = ModelClient(model[0], model[1], embed_model=settings.embed_model)
+else:
+    client = ModelClient("http://127.0.0.1:9", "x")
+app = create_app(settings, store, client, run_worker=bool(model))
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
 """
 
 
@@ -77,32 +89,61 @@ def multipart(count: int, size: int) -> Iterator[bytes]:
     yield f"--{BOUNDARY}--\r\n".encode()
 
 
-def bench(files: int, size: int, data_dir: Path) -> None:
+@contextmanager
+def serving(
+    data_dir: Path, model: tuple[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The API in a subprocess, its URL and process; with a worker when `model` (a model
+    server's URL and a model name) is given."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(data_dir), str(port)], cwd=ROOT)
+    args = [sys.executable, "-c", SERVER, str(data_dir), str(port), *(model or ())]
+    server = subprocess.Popen(args, cwd=ROOT)
     try:
         wait_until_up(url, server)
-        classification = {"name": "Bench", "categories": [{"name": "Any"}]}
-        created = httpx.post(f"{url}/v1/classifications", json=classification).json()
-        path = f"/v1/classifications/{created['classification']['id']}/batches"
-        headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=600) as http:
-            http.post(path, content=multipart(1, MB)).raise_for_status()
-            baseline = rss_mb(server.pid, "VmHWM")
-            start = time.perf_counter()
-            response = http.post(path, content=multipart(files, size))
-            elapsed = time.perf_counter() - start
-        response.raise_for_status()
-        total_mb = files * size / MB
-        print(f"uploaded    {files} x {size / MB:g} MB = {total_mb:g} MB -> {response.status_code}")
-        print(f"wall time   {elapsed:.2f} s")
-        print(f"throughput  {total_mb / elapsed:.0f} MB/s")
-        peak, now = rss_mb(server.pid, "VmHWM"), rss_mb(server.pid, "VmRSS")
-        print(f"server RSS  peak {peak:.0f} MB (before {baseline:.0f} MB, now {now:.0f} MB)")
+        yield url, server
     finally:
         server.terminate()
         server.wait(10)
+
+
+def upload(url: str, pid: int, files: int, size: int) -> dict[str, Any]:
+    """Stream one batch of `files` x `size` bytes to a new classification: the seconds it
+    took and the server's memory before, at its peak and after (MB)."""
+    classification = {"name": "Bench", "categories": [{"name": "Any"}]}
+    created = httpx.post(f"{url}/v1/classifications", json=classification).json()
+    path = f"/v1/classifications/{created['classification']['id']}/batches"
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as http:
+        http.post(path, content=multipart(1, MB)).raise_for_status()
+        before = rss_mb(pid, "VmHWM")
+        start = time.perf_counter()
+        response = http.post(path, content=multipart(files, size))
+        elapsed = time.perf_counter() - start
+    response.raise_for_status()
+    return {
+        "files": files,
+        "mb_each": size / MB,
+        "status": response.status_code,
+        "seconds": elapsed,
+        "mb_per_second": files * size / MB / elapsed,
+        "rss_before_mb": before,
+        "rss_peak_mb": rss_mb(pid, "VmHWM"),
+        "rss_after_mb": rss_mb(pid, "VmRSS"),
+    }
+
+
+def bench(files: int, size: int, data_dir: Path) -> None:
+    with serving(data_dir) as (url, server):
+        got = upload(url, server.pid, files, size)
+    total_mb = files * size / MB
+    print(f"uploaded    {files} x {size / MB:g} MB = {total_mb:g} MB -> {got['status']}")
+    print(f"wall time   {got['seconds']:.2f} s")
+    print(f"throughput  {got['mb_per_second']:.0f} MB/s")
+    print(
+        f"server RSS  peak {got['rss_peak_mb']:.0f} MB (before {got['rss_before_mb']:.0f} MB,"
+        f" now {got['rss_after_mb']:.0f} MB)"
+    )
 
 
 def main() -> None:

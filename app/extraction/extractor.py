@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ..model import ModelClient
 from ..prompts import Prompts
+from ..trace import step
 from .fields import FieldSpec, ItemSpec, parse_fields
 from .schema import answer_model, object_schema
 
@@ -117,7 +118,8 @@ class Extractor:
             return Extracted(data, missing_required(fields, data))
         model = answer_model(fields)
         schema = object_schema(fields)
-        system, user = await asyncio.to_thread(self.render, extraction, text)
+        with step("render"):
+            system, user = await asyncio.to_thread(self.render, extraction, text)
         problem = ""
         for attempt in range(self.retries + 1):
             reply = await self.model.chat_json(

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..trace import step
 from .base import (
     CHAINED,
     CLASSIFICATION_FILE,
@@ -83,9 +84,10 @@ class AsyncStore:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, functools.partial(method, *args, **kwargs)
-            )
+            with step("store"):
+                return await loop.run_in_executor(
+                    self._executor, functools.partial(method, *args, **kwargs)
+                )
 
         return call
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 from ..model import ModelClient
 from ..prompts import Prompts
 from ..reading import budget
+from ..trace import step
 from . import keywords
 from .confidence import (
     category_distribution,
@@ -193,7 +194,8 @@ class Classifier:
         categories = classification["categories"]
         by_name = {c["name"]: c["id"] for c in categories}
         schema = answer_schema(list(by_name))
-        system, user, found = await asyncio.to_thread(self._render, classification, text)
+        with step("render"):
+            system, user, found = await asyncio.to_thread(self._render, classification, text)
         if learned is not None and (verdict := self._from_examples(categories, found, learned)):
             return verdict
         problem = ""

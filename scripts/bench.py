@@ -1,0 +1,637 @@
+"""Where a file's seconds go, and how many of them are docsort's own (`make bench`).
+
+One run over the first LIMIT files of a labelled folder, on a bundled model server it starts,
+in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
+
+- steps: the files through the real app in process, as `make eval` runs them; the worker's
+  traces (app/trace.py) give each step's seconds and the server's own timings of each model
+  call; medians and p90;
+- model: the very requests docsort sent, sent again in the same order straight to the server
+  with the ollama client and nothing around them; `overhead ratio: R` is docsort's seconds
+  from claim to verdict over the model's for the same files (it runs steps first);
+- prefix: whether a classification's shared prompt prefix (its categories) is read once, not
+  per file: alone, with chained extractions in between, and two classifications in turn;
+- throughput: one batch's files per minute at concurrency 1 and 2;
+- upload: a 30 x 25 MB upload's memory growth of the API process and the latency of status
+  polls, while a batch runs (scripts/bench_upload.py's server, with a worker).
+
+Only figures taken side by side in one run compare: hosts differ two- to threefold, and a
+busy machine skews everything (the load average is in the report).
+
+    .venv/bin/python scripts/bench.py [DIR] [--limit 20] [--parts steps,model,...] [--model M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import bench_upload
+import httpx
+import llama_cpp
+from litestar.testing import AsyncTestClient
+from llama_cpp._internals import LlamaModel
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import trace  # noqa: E402
+from app.api import create_app  # noqa: E402
+from app.evaluation.metrics import percentile  # noqa: E402
+from app.evaluation.report import num, table  # noqa: E402
+from app.evaluation.runner import (  # noqa: E402
+    LabelledFolder,
+    Progress,
+    _checked,
+    _upload,
+    fingerprint,
+    load_folder,
+)
+from app.jobs import FILES  # noqa: E402
+from app.model import ModelClient, Timings, ollama  # noqa: E402
+from app.modelfetch import ensure_model  # noqa: E402
+from app.settings import MB, Settings  # noqa: E402
+from app.store import AsyncStore  # noqa: E402
+from app.worker import Worker  # noqa: E402
+from tests.modelserver_fixture import running_model_server  # noqa: E402
+
+PARTS = ("steps", "model", "prefix", "throughput", "upload")
+STEPS = ("read", "render", "embed", "learn", "model", "store")
+TOKENS = ("prompt_tokens", "prompt_read", "prompt_reused", "generated")
+# Per file: the seconds of the whole and of each step, then the model calls' own figures.
+COLUMNS = (
+    "seconds", *STEPS, "other", *TOKENS, "reading_seconds", "generating_seconds",
+)  # fmt: skip
+EXTRACTION = {
+    "name": "Bench fields",
+    "fields": [
+        {"name": "title", "type": "string", "description": "The document's title or subject"},
+        {"name": "date", "type": "date", "description": "The date the document bears"},
+    ],
+}
+SCENARIOS = {
+    "alone": "one classification",
+    "chained": "each verdict chains an extraction",
+    "two": "two classifications in turn",
+}
+
+
+# Figures: pure, tested in tests/test_bench.py ----------------------------------------------
+
+
+def spread(values: Sequence[float]) -> dict[str, float | None]:
+    """What a file usually takes, and what the slowest tenth takes."""
+    return {"median": percentile(values, 0.5), "p90": percentile(values, 0.9)}
+
+
+def overhead_ratio(docsort: Sequence[float], model: Sequence[float]) -> float:
+    """docsort's seconds over the model's for the same files, summed: a long file weighs
+    what it costs."""
+    return sum(docsort) / sum(model)
+
+
+def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all the sequences share."""
+    shortest = min(map(len, sequences))
+    for i in range(shortest):
+        if any(s[i] != sequences[0][i] for s in sequences):
+            return i
+    return shortest
+
+
+def prefix_reads(prompts: Sequence[Sequence[int]], evaluated: Sequence[int]) -> dict[str, Any]:
+    """How much of a family's shared prefix (the prompts' common tokens; at least two
+    prompts) the server read again for each prompt: what it evaluated beyond the prompt's
+    own suffix. `reads` 1.0 is the prefix read once for the whole family."""
+    prefix = common_prefix(prompts)
+    reread = [
+        max(0, min(prefix, done - (len(p) - prefix)))
+        for p, done in zip(prompts, evaluated, strict=True)
+    ]
+    return {
+        "calls": len(prompts),
+        "prefix_tokens": prefix,
+        "reread": reread,
+        "reads": sum(reread) / prefix if prefix else None,
+    }
+
+
+def file_row(name: str, job: trace.Trace, prompt_tokens: int) -> dict[str, Any]:
+    """One file's seconds by step, and its model calls' tokens and seconds (retries summed);
+    prompt_tokens is the whole of its prompts, cached or not."""
+    read = sum(c.prompt_eval_count for c in job.calls)
+    return {
+        "file": name,
+        "seconds": job.total,
+        **{step: job.seconds.get(step, 0.0) for step in STEPS},
+        "other": job.other,
+        "model_calls": len(job.calls),
+        "prompt_tokens": prompt_tokens,
+        "prompt_read": read,
+        "prompt_reused": prompt_tokens - read,
+        "generated": sum(c.eval_count for c in job.calls),
+        "reading_seconds": sum(c.prompt_seconds for c in job.calls),
+        "generating_seconds": sum(c.eval_seconds for c in job.calls),
+    }
+
+
+# What docsort sends, and the server's tokens ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat docsort sent: its very arguments, the job it was for, the server's timings."""
+
+    request: dict[str, Any]
+    job_id: str
+    kind: str  # the job's queue: "files" (a verdict) or "extraction_jobs"
+    timings: Timings
+
+
+class Recorder:
+    """Stands in for a ModelClient's ollama client: passes every call on and keeps each chat,
+    so the same requests can be sent again and their prompts counted."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self.calls: list[Call] = []
+
+    async def chat(self, **request: Any) -> Any:
+        response = await self.client.chat(**request)
+        job = trace.current()
+        assert job is not None, "docsort chats only inside a job"
+        self.calls.append(Call(request, job.job_id, job.kind, Timings.of(response)))
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def model_client(settings: Settings) -> ModelClient:
+    return ModelClient(
+        settings.model_host, settings.model, settings.model_timeout, settings.embed_model
+    )
+
+
+def recorded(settings: Settings) -> tuple[ModelClient, Recorder]:
+    model = model_client(settings)
+    model.client = recorder = Recorder(model.client)
+    return model, recorder
+
+
+class PromptTokens:
+    """A chat's prompt tokens as the bundled server makes them (LoadedModel.chat_prompt in
+    app/modelserver/engine.py), from the GGUF's vocabulary alone: no weights, no context."""
+
+    def __init__(self, path: Path):
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self.vocab = LlamaModel(path_model=str(path), params=params, verbose=False)
+        self.formatter = Jinja2ChatFormatter(
+            template=self.vocab.metadata()["tokenizer.chat_template"],
+            eos_token=self._text(self.vocab.token_eos()),
+            bos_token=self._text(self.vocab.token_bos()),
+        )
+
+    def _text(self, token: int) -> str:
+        return self.vocab.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def of(self, request: dict[str, Any]) -> list[int]:
+        prompt = self.formatter(messages=request["messages"]).prompt
+        return self.vocab.tokenize(prompt.encode(), add_bos=False, special=True)
+
+
+async def check_tokens(url: str, tokens: PromptTokens, request: dict[str, Any]) -> None:
+    """The server's count of a prompt, without evaluating it (num_predict 0 returns before
+    the cache is touched), must be ours: else every token figure here is wrong."""
+    options = request["options"] | {"num_predict": 0}
+    response = await ollama.AsyncClient(host=url).chat(**request | {"options": options})
+    ours = len(tokens.of(request))
+    if response.prompt_eval_count != ours:
+        raise SystemExit(
+            f"prompt tokens: {ours} counted here, {response.prompt_eval_count} by the server"
+        )
+
+
+async def settle(settings: Settings) -> None:
+    """The same small chat before every run, so each starts from the same cache, with the
+    models loaded and warm."""
+    client = ollama.AsyncClient(host=settings.model_host)
+    message = {"role": "user", "content": "Say ok."}
+    await client.chat(model=settings.model, messages=[message], options={"num_predict": 1})
+    if settings.embed_model:
+        await client.embed(model=settings.embed_model, input="warm up")
+
+
+# The app in process ------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def docsort(
+    settings: Settings, model: ModelClient
+) -> AsyncIterator[tuple[AsyncTestClient, Worker]]:
+    """The real app in process over a fresh data folder; its worker is the caller's to run."""
+    with tempfile.TemporaryDirectory(prefix="docsort-bench-") as tmp:
+        settings = dataclasses.replace(settings, data_dir=Path(tmp))
+        store = AsyncStore(settings.db_path)
+        app = create_app(settings, store, model, run_worker=False)
+        try:
+            async with AsyncTestClient(app=app, base_url="http://127.0.0.1", timeout=60) as client:
+                yield client, app.state.worker
+        finally:
+            store.close()
+
+
+async def create(client: AsyncTestClient, path: str, body: dict[str, Any]) -> str:
+    created = _checked(await client.post(path, json=body))
+    return next(iter(created.values()))["id"]
+
+
+async def batch_views(
+    client: AsyncTestClient, batches: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    return [
+        _checked(await client.get(f"/v1/classifications/{cls_id}/batches/{batch_id}"))
+        for cls_id, batch_id in batches
+    ]
+
+
+async def run_until_done(
+    client: AsyncTestClient, worker: Worker, batches: list[tuple[str, str]], meter: Progress
+) -> list[dict[str, Any]]:
+    """Burst mode until every batch is processed and no chained work is left; their views."""
+    while True:
+        views = await batch_views(client, batches)
+        meter.update(sum(v["batch"]["processed_count"] + v["batch"]["failed_count"] for v in views))
+        if await worker.process_one():
+            continue
+        if all(v["batch"]["status"] == "processed" for v in views):
+            return views
+        await asyncio.sleep(0.5)  # a file waits out a retry's backoff
+
+
+# The parts ---------------------------------------------------------------------------------
+
+
+async def steps(
+    settings: Settings, folder: LabelledFolder, names: list[str], tokens: PromptTokens
+) -> tuple[dict[str, Any], list[Call]]:
+    """Each file's steps through docsort, and the chats it sent (for the model part)."""
+    model, recorder = recorded(settings)
+    await settle(settings)
+    async with docsort(settings, model) as (client, worker):
+        cls_id = await create(client, "/v1/classifications", folder.classification)
+        batches = [(cls_id, b) for b in await _upload(client, folder, 30, names, cls_id)]
+        views = await run_until_done(client, worker, batches, Progress(len(names)))
+    if recorder.calls:
+        await check_tokens(settings.model_host, tokens, recorder.calls[0].request)
+    files = {f["id"]: f for view in views for f in view["files"]}
+    runs = {t.job_id: t for t in worker.traces.done if t.kind == FILES.table}  # the last run
+    counted: dict[str, int] = {}
+    for call in recorder.calls:
+        counted[call.job_id] = counted.get(call.job_id, 0) + len(tokens.of(call.request))
+    rows = [
+        file_row(files[job_id]["file_name"], job, counted.get(job_id, 0))
+        | {"job_id": job_id, "status": files[job_id]["status"]}
+        for job_id, job in runs.items()
+    ]
+    summary = {column: spread([row[column] for row in rows]) for column in COLUMNS}
+    return {"files": rows, "summary": summary}, recorder.calls
+
+
+async def pure_model(settings: Settings, calls: list[Call], rows: list[dict]) -> dict[str, Any]:
+    """The same chats, in the same order, from the same cache, with nothing around them."""
+    await settle(settings)
+    client = ollama.AsyncClient(host=settings.model_host, timeout=settings.model_timeout)
+    seconds: dict[str, float] = {}
+    same_reads = 0
+    meter = Progress(len(calls))
+    for done, call in enumerate(calls):
+        meter.update(done)
+        started = time.perf_counter()
+        response = await client.chat(**call.request)
+        seconds[call.job_id] = seconds.get(call.job_id, 0.0) + time.perf_counter() - started
+        same_reads += response.prompt_eval_count == call.timings.prompt_eval_count
+    meter.update(len(calls))
+    asked = [row for row in rows if row["job_id"] in seconds]
+    docsort_seconds = [row["seconds"] for row in asked]
+    model_seconds = [seconds[row["job_id"]] for row in asked]
+    return {
+        "files": len(asked),
+        "calls": len(calls),
+        "same_prompt_tokens_read": same_reads,  # of the calls: the cache behaved as for docsort
+        "docsort": spread(docsort_seconds),
+        "model": spread(model_seconds),
+        "overhead_ratio": overhead_ratio(docsort_seconds, model_seconds) if asked else None,
+    }
+
+
+def families(calls: list[Call], tokens: PromptTokens) -> list[dict[str, Any]]:
+    """The calls by system prompt (one per classification or extraction), with how often
+    each one's shared prefix was read."""
+    groups: dict[str, list[Call]] = {}
+    for call in calls:
+        groups.setdefault(call.request["messages"][0]["content"], []).append(call)
+    out = []
+    numbered: dict[str, int] = {}
+    for group in groups.values():
+        kind = "classify" if group[0].kind == FILES.table else "extract"
+        numbered[kind] = numbered.get(kind, 0) + 1
+        figures: dict[str, Any] = {"calls": len(group), "prefix_tokens": None, "reads": None}
+        if len(group) > 1:  # one prompt has no prefix to share
+            prompts = [tokens.of(c.request) for c in group]
+            figures = prefix_reads(prompts, [c.timings.prompt_eval_count for c in group])
+        out.append({"family": f"{kind} {numbered[kind]}"} | figures)
+    return out
+
+
+async def scenario(
+    settings: Settings, folder: LabelledFolder, names: list[str], kind: str
+) -> list[Call]:
+    """The files classified one a batch, in turn when there are two classifications (the
+    worker claims them in upload order), extractions chained to every category's verdict
+    in "chained"."""
+    model, recorder = recorded(settings)
+    await settle(settings)
+    async with docsort(settings, model) as (client, worker):
+        body = folder.classification
+        if kind == "chained":
+            extraction = await create(client, "/v1/extractions", EXTRACTION)
+            linked = [c | {"linked_extraction_id": extraction} for c in body["categories"]]
+            body = body | {"categories": linked}
+        bodies = [body]
+        if kind == "two":  # the same categories the other way round: a prefix of its own
+            bodies.append(body | {"name": f"{body['name']} (reversed)",
+                                  "categories": body["categories"][::-1]})  # fmt: skip
+        ids = [await create(client, "/v1/classifications", b) for b in bodies]
+        batches = []
+        for name in names:
+            for cls_id in ids:
+                batches += [(cls_id, b) for b in await _upload(client, folder, 1, [name], cls_id)]
+        await run_until_done(client, worker, batches, Progress(len(batches)))
+    return recorder.calls
+
+
+async def prefix(
+    settings: Settings, folder: LabelledFolder, names: list[str], tokens: PromptTokens
+) -> list[dict[str, Any]]:
+    out = []
+    for kind in SCENARIOS:
+        calls = await scenario(settings, folder, names, kind)
+        out += [{"scenario": kind} | family for family in families(calls, tokens)]
+    return out
+
+
+async def throughput(
+    settings: Settings, folder: LabelledFolder, names: list[str], concurrency: int
+) -> dict[str, Any]:
+    """One batch through the running worker, from the upload to its last verdict."""
+    settings = dataclasses.replace(settings, concurrency=concurrency)
+    await settle(settings)
+    async with docsort(settings, model_client(settings)) as (client, worker):
+        cls_id = await create(client, "/v1/classifications", folder.classification)
+        await worker.start()
+        started = time.perf_counter()
+        batches = [(cls_id, b) for b in await _upload(client, folder, 30, names, cls_id)]
+        meter = Progress(len(names))
+        while True:
+            [view] = await batch_views(client, batches)
+            meter.update(view["batch"]["processed_count"] + view["batch"]["failed_count"])
+            if view["batch"]["status"] == "processed":
+                break
+            await asyncio.sleep(0.2)
+        seconds = time.perf_counter() - started
+        await worker.stop()
+    return {
+        "concurrency": concurrency,
+        "files": len(names),
+        "failed": view["batch"]["failed_count"],
+        "seconds": seconds,
+        "files_per_minute": len(names) / seconds * 60,
+    }
+
+
+class Poller(threading.Thread):
+    """Asks for a batch's status every `every` seconds until it is processed, timing each
+    answer: (when it was asked, seconds)."""
+
+    def __init__(self, url: str, every: float = 0.1):
+        super().__init__(daemon=True)
+        self.url = url
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+
+    def run(self) -> None:
+        with httpx.Client(timeout=60) as http:
+            while True:
+                asked = time.perf_counter()
+                status = http.get(self.url).json()["batch"]["status"]
+                self.samples.append((asked, time.perf_counter() - asked))
+                if status == "processed":
+                    return
+                time.sleep(self.every)
+
+
+def latency(seconds: Sequence[float]) -> dict[str, Any]:
+    ms = [s * 1000 for s in seconds]
+    return {"polls": len(ms), "p50_ms": percentile(ms, 0.5), "p99_ms": percentile(ms, 0.99)}
+
+
+def upload(
+    settings: Settings, folder: LabelledFolder, names: list[str], files: int, size: int
+) -> dict[str, Any]:
+    """While the API's worker classifies `names`, poll their batch and upload `files` x
+    `size` bytes: the upload's figures (bench_upload.upload) and the polls' latency, over
+    the whole batch and during the upload."""
+    with (
+        tempfile.TemporaryDirectory(prefix="docsort-bench-") as tmp,
+        bench_upload.serving(Path(tmp), (settings.model_host, settings.model)) as (url, server),
+    ):
+        created = httpx.post(f"{url}/v1/classifications", json=folder.classification).json()
+        base = f"{url}/v1/classifications/{created['classification']['id']}/batches"
+        parts = [("files", (n, (folder.path / "docs" / n).read_bytes())) for n in names]
+        batch = httpx.post(base, files=parts, timeout=60).json()["batch"]["id"]
+        poller = Poller(f"{base}/{batch}")
+        poller.start()
+        began = time.perf_counter()
+        figures = bench_upload.upload(url, server.pid, files, size)
+        ended = time.perf_counter()
+        poller.join()
+    during = [s for asked, s in poller.samples if began <= asked <= ended]
+    return figures | {
+        "batch_files": len(names),
+        "rss_growth_mb": figures["rss_peak_mb"] - figures["rss_before_mb"],
+        "poll": latency([s for _, s in poller.samples]),
+        "poll_during_upload": latency(during),
+    }
+
+
+# Printing ----------------------------------------------------------------------------------
+
+
+def show_steps(figures: dict[str, Any]) -> list[str]:
+    body = []
+    for column, spread_ in figures["summary"].items():
+        digits = 0 if column in TOKENS else 3
+        body.append([column, num(spread_["median"], digits), num(spread_["p90"], digits)])
+    files = len(figures["files"])
+    return [f"Per file ({files} files; seconds, or tokens):", *table(["", "median", "p90"], body)]
+
+
+def show_model(figures: dict[str, Any]) -> list[str]:
+    d, m = figures["docsort"], figures["model"]
+    return [
+        f"Pure model time ({figures['files']} files, {figures['calls']} chats sent again;"
+        f" {figures['same_prompt_tokens_read']} read as many prompt tokens as for docsort):",
+        f"  docsort, claim to verdict: median {num(d['median'])} s, p90 {num(d['p90'])} s",
+        f"  the model alone:           median {num(m['median'])} s, p90 {num(m['p90'])} s",
+        f"overhead ratio: {num(figures['overhead_ratio'])}",
+    ]
+
+
+def show_prefix(rows: list[dict[str, Any]]) -> list[str]:
+    body = [
+        [row["scenario"], row["family"], str(row["calls"]), str(row["prefix_tokens"] or "—"),
+         num(row["reads"], 2), str(sum(row.get("reread", [])[1:]))]
+        for row in rows
+    ]  # fmt: skip
+    header = ["scenario", "prompts", "calls", "prefix tokens", "prefix reads", "re-read after 1st"]
+    return [
+        "Shared prefix (1.00 reads: read once for all its calls):",
+        *table(header, body, "llrrrr"),
+        *(f"  {kind}: {what}" for kind, what in SCENARIOS.items()),
+    ]
+
+
+def show_throughput(rows: list[dict[str, Any]]) -> list[str]:
+    body = [
+        [str(r["concurrency"]), str(r["files"]), str(r["failed"]), num(r["seconds"], 1),
+         num(r["files_per_minute"], 1)]
+        for r in rows
+    ]  # fmt: skip
+    return ["Throughput:", *table(["concurrency", "files", "failed", "s", "files/min"], body)]
+
+
+def show_upload(f: dict[str, Any]) -> list[str]:
+    poll, during = f["poll"], f["poll_during_upload"]
+    return [
+        f"Upload of {f['files']} x {f['mb_each']:g} MB while {f['batch_files']} files classify:"
+        f" {num(f['seconds'], 2)} s ({num(f['mb_per_second'], 0)} MB/s), API peak RSS"
+        f" +{num(f['rss_growth_mb'], 0)} MB ({num(f['rss_before_mb'], 0)} ->"
+        f" {num(f['rss_peak_mb'], 0)} MB, now {num(f['rss_after_mb'], 0)} MB)",
+        f"Status polls: p50 {num(poll['p50_ms'], 1)} ms, p99 {num(poll['p99_ms'], 1)} ms"
+        f" ({poll['polls']}); during the upload p50 {num(during['p50_ms'], 1)} ms,"
+        f" p99 {num(during['p99_ms'], 1)} ms ({during['polls']})",
+    ]
+
+
+# Running -----------------------------------------------------------------------------------
+
+
+def emit(lines: list[str]) -> None:
+    print("\n".join(["", *lines]), flush=True)
+
+
+async def run(
+    args: argparse.Namespace, settings: Settings, folder: LabelledFolder, tokens: PromptTokens
+) -> dict[str, Any]:
+    names = list(folder.expected)[: args.limit]
+    report: dict[str, Any] = {}
+    if {"steps", "model"} & args.parts:
+        report["steps"], calls = await steps(settings, folder, names, tokens)
+        emit(show_steps(report["steps"]))
+        if "model" in args.parts:
+            report["model"] = await pure_model(settings, calls, report["steps"]["files"])
+            emit(show_model(report["model"]))
+    if "prefix" in args.parts:
+        report["prefix"] = await prefix(settings, folder, names[: args.prefix_files], tokens)
+        emit(show_prefix(report["prefix"]))
+    if "throughput" in args.parts:
+        batch = list(folder.expected)[: args.batch]
+        report["throughput"] = [await throughput(settings, folder, batch, c) for c in (1, 2)]
+        emit(show_throughput(report["throughput"]))
+    if "upload" in args.parts:
+        size = args.upload_mb * MB
+        figures = await asyncio.to_thread(
+            upload, settings, folder, names[:30], args.upload_files, size
+        )
+        report["upload"] = figures
+        emit(show_upload(figures))
+    return report
+
+
+def commit() -> str | None:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
+    return done.stdout.decode().strip() or None
+
+
+def parts(value: str) -> set[str]:
+    chosen = {p.strip() for p in value.split(",") if p.strip()}
+    if unknown := chosen - set(PARTS):
+        raise argparse.ArgumentTypeError(f"unknown parts {sorted(unknown)}: choose from {PARTS}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("../shared/eval/dev"))
+    parser.add_argument("--limit", type=int, default=20, help="files for steps and model")
+    parser.add_argument("--parts", type=parts, default=set(PARTS), help=",".join(PARTS))
+    parser.add_argument("--model", help="default: DOCSORT_MODEL, else qwen2.5-coder:1.5b")
+    parser.add_argument("--prefix-files", type=int, default=4, help="files a prefix scenario")
+    parser.add_argument("--batch", type=int, default=30, help="files of the throughput batch")
+    parser.add_argument("--upload-files", type=int, default=30)
+    parser.add_argument("--upload-mb", type=int, default=25, help="size of each uploaded file")
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+    if not 2 <= args.prefix_files or not 1 <= args.batch <= 30:
+        parser.error("--prefix-files must be at least 2 (a prefix is shared), --batch 1 to 30")
+    env = Settings.from_env()
+    model = args.model or env.model
+    folder = load_folder(args.folder, max(args.limit, args.batch, args.prefix_files))
+    started = datetime.now().astimezone()
+    meta = {
+        "folder": str(args.folder),
+        "limit": args.limit,
+        "parts": [p for p in PARTS if p in args.parts],
+        "model": model,
+        "embed_model": env.embed_model,
+        "commit": commit(),
+        "prompts_hash": fingerprint(*env.prompts_dir.glob("*.j2")),
+        "text_tokens": env.text_tokens,
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "started": started.isoformat(timespec="seconds"),
+    }
+    tokens = PromptTokens(ensure_model(model))
+    with running_model_server(model, ctx=env.model_ctx, threads=env.model_threads) as server:
+        settings = dataclasses.replace(env, ollama_host=server.url, model=model)
+        report = {"meta": meta} | asyncio.run(run(args, settings, folder, tokens))
+    meta["load_average_after"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench-{args.folder.resolve().name}-{started:%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    load = f"{meta['load_average_before'][0]:.1f} before, {meta['load_average_after'][0]:.1f} after"
+    print(f"\nwrote {path} (load average {load}: on a busy machine every figure is skewed)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

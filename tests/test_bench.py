@@ -1,0 +1,111 @@
+"""The benchmark's arithmetic (scripts/bench.py) and the worker's trace (app/trace.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import trace
+from app.model import Timings
+from app.trace import Traces, step
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+import bench  # noqa: E402
+
+
+def test_spread_is_median_and_p90() -> None:
+    assert bench.spread([1.0, 2.0, 3.0, 4.0, 100.0]) == {"median": 3.0, "p90": pytest.approx(61.6)}
+    assert bench.spread([]) == {"median": None, "p90": None}
+
+
+def test_overhead_ratio_weighs_files_by_their_seconds() -> None:
+    assert bench.overhead_ratio([2.0, 11.0], [1.0, 10.0]) == pytest.approx(13 / 11)
+
+
+def test_common_prefix() -> None:
+    assert bench.common_prefix([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert bench.common_prefix([[1, 2], [1, 2, 3]]) == 2
+    assert bench.common_prefix([[7], [8]]) == 0
+
+
+def test_prefix_read_once_then_taken_from_the_cache() -> None:
+    # A prefix of 3 tokens; each prompt has a suffix of its own (2, 1 and 3 tokens).
+    prompts = [[1, 2, 3, 10, 11], [1, 2, 3, 20], [1, 2, 3, 30, 31, 32]]
+    figures = bench.prefix_reads(prompts, [5, 1, 3])
+    assert figures == {"calls": 3, "prefix_tokens": 3, "reread": [3, 0, 0], "reads": 1.0}
+
+
+def test_prefix_read_again_counts_only_what_the_suffix_does_not_explain() -> None:
+    prompts = [[1, 2, 3, 4, 10], [1, 2, 3, 4, 20], [1, 2, 3, 4, 30]]
+    # The second prompt read whole (another prompt came between), the third half of it.
+    figures = bench.prefix_reads(prompts, [5, 5, 3])
+    assert figures["reread"] == [4, 4, 2]
+    assert figures["reads"] == 2.5
+
+
+def test_file_row_sums_the_calls_and_leaves_the_rest_to_other() -> None:
+    job = trace.Trace("file_1", "files", {"read": 0.5, "model": 3.0}, total=4.0)
+    job.calls = [Timings(100, 1.0, 20, 1.5), Timings(10, 0.1, 5, 0.2)]  # a retry
+    row = bench.file_row("a.pdf", job, prompt_tokens=300)
+    assert row["seconds"] == 4.0
+    assert row["read"] == 0.5 and row["embed"] == 0.0
+    assert row["other"] == pytest.approx(0.5)
+    assert (row["model_calls"], row["prompt_read"], row["prompt_reused"]) == (2, 110, 190)
+    assert row["generated"] == 25
+    assert row["reading_seconds"] == pytest.approx(1.1)
+    assert row["generating_seconds"] == pytest.approx(1.7)
+
+
+def test_parts_are_checked() -> None:
+    assert bench.parts("steps, model") == {"steps", "model"}
+    with pytest.raises(Exception, match="unknown parts"):
+        bench.parts("steps,speed")
+
+
+def test_a_step_inside_another_counts_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 1.0, 2.0, 5.0, 6.0, 10.0])  # job, outer, inner in/out, outer out, job
+    monkeypatch.setattr(trace.time, "perf_counter", lambda: next(clock))
+    traces = Traces()
+    with traces.job("file_1", "files") as job:
+        with step("learn"):
+            with step("store"):
+                pass
+    assert job.seconds == {"store": 3.0, "learn": 2.0}
+    assert job.total == 10.0 and job.other == 5.0
+
+
+def test_outside_a_job_nothing_is_recorded() -> None:
+    with step("read"):
+        trace.note_call(Timings(1, 0.1, 1, 0.1))
+    assert trace.current() is None
+
+
+def test_a_trace_is_kept_however_the_job_ends_and_only_the_last_ones() -> None:
+    traces = Traces(keep=2)
+    for job_id in ("a", "b", "c"):
+        with pytest.raises(RuntimeError), traces.job(job_id, "files"):
+            trace.note_call(Timings(7, 0.1, 1, 0.1))
+            raise RuntimeError
+    assert [t.job_id for t in traces.done] == ["b", "c"]
+    assert traces.done[-1].calls == [Timings(7, 0.1, 1, 0.1)]
+    assert trace.current() is None
+
+
+async def test_concurrent_jobs_keep_their_own_traces() -> None:
+    traces = Traces()
+
+    async def job(job_id: str, pause: float) -> None:
+        with traces.job(job_id, "files"):
+            with step("model"):
+                await asyncio.sleep(pause)
+                trace.note_call(Timings(len(job_id), 0.0, 0, 0.0))
+
+    await asyncio.gather(job("a", 0.02), job("bb", 0.01))
+    by_id = {t.job_id: t for t in traces.done}
+    assert [c.prompt_eval_count for c in by_id["a"].calls] == [1]
+    assert [c.prompt_eval_count for c in by_id["bb"].calls] == [2]
+    assert by_id["a"].seconds["model"] > by_id["bb"].seconds["model"]
