@@ -49,8 +49,8 @@ test: $(DEPS) $(LLAMA) $(CHROMIUM)
 	DOCSORT_TEST_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest -q
 
 lint: $(DEPS)
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests scripts
+	$(BIN)/ruff format --check app tests scripts
 
 model-server: $(LLAMA)
 
