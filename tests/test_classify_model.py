@@ -40,7 +40,7 @@ SORTING = {
 async def real_client(settings, store, classify_server):
     model = ModelClient(classify_server.url, classify_server.model)
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app, timeout=120) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL, timeout=120) as client:
         yield client
 
 
@@ -240,7 +240,7 @@ GERMAN_INVOICES = [
 async def test_two_german_invoices_teach_docsort_a_third(settings, store, classify_server):
     model = ModelClient(classify_server.url, classify_server.model, embed_model=EMBED_MODEL)
     app = create_app(settings, store, model, run_worker=False)
-    async with AsyncTestClient(app=app, timeout=120) as client:
+    async with AsyncTestClient(app=app, base_url=BASE_URL, timeout=120) as client:
         inbox = (await client.post("/v1/classifications", json=SORTING)).json()["classification"]
         invoice = inbox["categories"][0]
         url = f"/v1/classifications/{inbox['id']}/categories/{invoice['id']}/examples"

@@ -7,6 +7,8 @@ mixin may call another's methods (a verdict queues an extraction and emits an ev
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,24 @@ class StoreBase:
             self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
         migrate(self.db)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A write transaction that takes the write lock at BEGIN (IMMEDIATE), waiting for it
+        if another process holds it. A deferred one could find, once it writes, that another
+        process wrote first, and SQLite would refuse it at once ("database is locked")
+        instead of waiting. Nested: a savepoint."""
+        if self.db.conn.in_transaction:
+            with self.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))

@@ -28,7 +28,7 @@ class ClassificationStore(StoreBase):
     ) -> str:
         cls_id = new_id("cls")
         ts = now_iso()
-        with self.db.atomic():
+        with self.atomic():
             self.db["classifications"].insert(
                 {
                     "id": cls_id,
@@ -94,7 +94,7 @@ class ClassificationStore(StoreBase):
         id edits that category, one without is added, and any category left out is marked
         removed (kept for the verdicts that name it)."""
         ts = now_iso()
-        with self.db.atomic():
+        with self.atomic():
             self.db["classifications"].update(cls_id, {**fields, "updated_at": ts})
             if categories is None:
                 return

@@ -84,7 +84,7 @@ class ExtractionStore(JobStore):
     def create_extraction_batch(
         self, batch_id: str, ext_id: str, files: list[dict[str, Any]]
     ) -> None:
-        with self.db.atomic():
+        with self.atomic():
             self.db.execute(
                 "INSERT INTO extraction_batches (id, extraction_id, file_count, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -156,7 +156,7 @@ class ExtractionStore(JobStore):
         missing: list[str],
         model_name: str,
     ) -> bool:
-        with self.db.atomic():
+        with self.atomic():
             recorded = self._finish_job(
                 file_id,
                 token,
@@ -175,7 +175,7 @@ class ExtractionStore(JobStore):
         return recorded
 
     def record_extraction_failure(self, file_id: str, token: str, error: str) -> bool:
-        with self.db.atomic():
+        with self.atomic():
             recorded = self._finish_job(
                 file_id,
                 token,

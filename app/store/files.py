@@ -67,7 +67,7 @@ class FileStore(JobStore):
         """A batch to classify, or (`examples_for` a category) example files of that
         category: read and embedded like a batch, never classified, left out of listings."""
         ts, queued_at = now_iso(), time.time()
-        with self.db.atomic():
+        with self.atomic():
             self.db["batches"].insert(
                 {
                     "id": batch_id,
@@ -171,7 +171,7 @@ class FileStore(JobStore):
         source: str = "model",
     ) -> bool:
         """The machine verdict; `source` says who made it: "model" or "examples" alone."""
-        with self.db.atomic():
+        with self.atomic():
             recorded = self._finish(
                 file_id,
                 token,
@@ -222,7 +222,7 @@ class FileStore(JobStore):
 
     def override_file(self, file_id: str, category_id: str | None) -> None:
         """A person's verdict, and so the file's label."""
-        with self.db.atomic():
+        with self.atomic():
             self.db.execute(
                 "UPDATE files SET overridden = 1, override_category_id = ?, overridden_at = ?"
                 " WHERE id = ?",
@@ -234,14 +234,14 @@ class FileStore(JobStore):
     def redo_file(self, file_id: str) -> None:
         """Clear the verdict, the override and the error (and so the chained extraction),
         and queue a fresh run."""
-        with self.db.atomic():
+        with self.atomic():
             self._clear_verdict(file_id)
             self._follow_verdict(file_id)
 
     def redo_batch(self, batch_id: str, failed_only: bool) -> int:
         """Queue again a batch's failed files and failed chained extractions (or, not
         `failed_only`, every file); a person's override stays: it is their verdict."""
-        with self.db.atomic():
+        with self.atomic():
             files = self._rows(
                 "SELECT f.id FROM files f WHERE f.batch_id = ? AND NOT f.overridden"
                 " AND (? = 0 OR f.status = ?)",

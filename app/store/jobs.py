@@ -148,7 +148,7 @@ class JobStore(StoreBase):
         )
         params: list[Any] = [stale_before, *owners]
         running = frozenset({Status.RUNNING})
-        with self.db.atomic():
+        with self.atomic():
             failed = self.transition(
                 queue,
                 Status.FAILED,

@@ -49,7 +49,7 @@ class LearningStore(StoreBase):
 
     def delete_example(self, file_id: str) -> str:
         """Forget an example; returns its batch id, so its bytes can be removed."""
-        with self.db.atomic():
+        with self.atomic():
             row = self._row("SELECT batch_id FROM files WHERE id = ?", [file_id])
             self.db.execute("DELETE FROM embeddings WHERE file_id = ?", [file_id])
             self.db.execute("DELETE FROM files WHERE id = ?", [file_id])
@@ -66,7 +66,7 @@ class LearningStore(StoreBase):
     def record_example(self, file_id: str, token: str, model: str, vector: np.ndarray) -> bool:
         """An example read and embedded: it counts from now on (unless it was deleted, or
         queued again, under the run)."""
-        with self.db.atomic():
+        with self.atomic():
             recorded = self._finish(
                 file_id,
                 token,
@@ -137,7 +137,7 @@ class LearningStore(StoreBase):
         self.db.execute("UPDATE files SET checked_at = ? WHERE id = ?", [ts, file_id])
 
     def confirm_file(self, file_id: str) -> None:
-        with self.db.atomic():
+        with self.atomic():
             self._record_check(file_id, "confirm")
 
     def latest_checks(self, cls_id: str) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ class VersionStore(StoreBase):
     def redo_stale(self, cls_id: str) -> int:
         """Queue every stale file again, as a redo does (its chained extraction goes with its
         verdict); the verdicts people checked are not stale and stay. Returns how many."""
-        with self.db.atomic():
+        with self.atomic():
             stale = self._rows(
                 f"SELECT f.id FROM files f WHERE f.classification_id = ? AND {STALE}", [cls_id]
             )

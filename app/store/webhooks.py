@@ -37,7 +37,7 @@ class WebhookStore(JobStore):
 
     def delete_webhook(self, hook_id: str) -> None:
         """The webhook, its deliveries and their attempts; events no one else awaits."""
-        with self.db.atomic():
+        with self.atomic():
             self.db.execute(
                 "DELETE FROM webhook_attempts WHERE delivery_id IN"
                 " (SELECT id FROM webhook_deliveries WHERE webhook_id = ?)",
@@ -82,7 +82,7 @@ class WebhookStore(JobStore):
         """The oldest due delivery, moved to sending, with its event and webhook. Events about
         one file reach one webhook in order: a delivery waits while an earlier one for the
         same file and webhook is pending (even one backing off) or being sent."""
-        with self.db.atomic():
+        with self.atomic():
             delivery = self._claim(
                 DELIVERIES,
                 owner,
@@ -119,7 +119,7 @@ class WebhookStore(JobStore):
             target, values = Status.QUEUED, {"next_attempt_at": retry_at, "error": attempt["error"]}
         else:
             target, values = Status.FAILED, {"error": attempt["error"]}
-        with self.db.atomic():
+        with self.atomic():
             if not self._finish_run(
                 DELIVERIES, target, delivery_id, token, {**values, "run_token": None, "owner": None}
             ):
