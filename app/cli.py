@@ -28,14 +28,10 @@ from .store import AsyncStore
 log = logging.getLogger("docsort")
 
 
-def normalise_host(host: str) -> str:
-    """Ollama accepts 'host:port' without a scheme; so do we."""
-    return host if "://" in host else f"http://{host}"
-
-
 def ollama_version(host: str, timeout: float = 1.0) -> str | None:
+    """`host`: a URL of Settings.model_hosts, its scheme already there."""
     try:
-        response = httpx.get(f"{normalise_host(host)}/api/version", timeout=timeout)
+        response = httpx.get(f"{host}/api/version", timeout=timeout)
         response.raise_for_status()
         return response.json().get("version", "?")
     except (httpx.HTTPError, ValueError):
@@ -44,7 +40,7 @@ def ollama_version(host: str, timeout: float = 1.0) -> str | None:
 
 def has_model(host: str, model: str) -> bool:
     try:
-        response = httpx.post(f"{normalise_host(host)}/api/show", json={"model": model}, timeout=10)
+        response = httpx.post(f"{host}/api/show", json={"model": model}, timeout=10)
     except httpx.HTTPError:
         return False
     return response.status_code == 200
@@ -52,7 +48,7 @@ def has_model(host: str, model: str) -> bool:
 
 def start_bundled_server(settings: Settings) -> subprocess.Popen[bytes]:
     """Fetch the model if needed and start app.modelserver where OLLAMA_HOST points."""
-    url = urlsplit(normalise_host(settings.model_host))
+    url = urlsplit(settings.model_host)
     modelfetch.ensure_model(settings.model, settings.model_dir)
     process = subprocess.Popen(
         [

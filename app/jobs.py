@@ -34,8 +34,6 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-TERMINAL = frozenset({Status.DONE, Status.FAILED})
-
 # Which states a job may move to from each state. Back to queued from anywhere: a retry, a
 # run cut short, or a person's redo (which also resets a queued or running job's claim).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -151,7 +149,7 @@ async def sweep(
 ) -> None:
     """Put back the runs of processes that died: at once for a dead process on this host,
     after `stale_seconds` without a heartbeat for any other."""
-    owners = await store.run_owners()
+    owners = await store.run_owners(queues)
     dead = {o for o in owners if owner_is_dead(o)}
     for queue in queues:
         swept = await store.sweep(queue, time.time() - stale_seconds, dead, max_attempts)

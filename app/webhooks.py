@@ -181,7 +181,7 @@ class Deliverer:
     async def upkeep(self) -> None:
         """Keep this process's sends alive and put back those of dead processes (a receiver
         may then get an event twice: delivery is at least once)."""
-        await self.store.heartbeat(self.owner)
+        await self.store.heartbeat(self.owner, (DELIVERIES,))
         await sweep(self.store, self.stale_seconds, self.max_attempts, (DELIVERIES,))
 
     async def drain(self) -> int:

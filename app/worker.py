@@ -105,7 +105,7 @@ class Worker:
 
     async def upkeep(self) -> None:
         """Keep this process's runs alive and sweep those of dead ones."""
-        await self.store.heartbeat(self.owner)
+        await self.store.heartbeat(self.owner, (FILES, EXTRACTIONS))
         await sweep(self.store, self.stale_seconds, self.max_attempts, (FILES, EXTRACTIONS))
 
     async def drain(self) -> int:

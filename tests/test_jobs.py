@@ -86,7 +86,7 @@ async def test_a_heartbeat_keeps_a_long_run_alive(client, inbox, store, worker):
     await upload(client, inbox["id"], {"a.txt": b"Invoice"})
     claimed = await store.claim_file(worker.owner)
     store.sync.db.execute("UPDATE files SET heartbeat_at = 0")
-    await store.heartbeat(worker.owner)
+    await store.heartbeat(worker.owner, (FILES,))
     await store.sweep(FILES, time.time() - 30, set(), 3)
     assert (await store.get_file(claimed["id"]))["status"] == "processing"
 

@@ -106,21 +106,19 @@ class JobStore(StoreBase):
             }
         return self._finish_run(queue, Status.QUEUED, key, token, values)
 
-    def heartbeat(self, owner: str) -> int:
-        """Say this owner's runs are alive (not a state change)."""
-        now, beats = time.time(), 0
-        for queue in QUEUES:
-            cursor = self.db.execute(
+    def heartbeat(self, owner: str, queues: tuple[Queue, ...]) -> None:
+        """Say this owner's runs in `queues` are alive (not a state change)."""
+        now = time.time()
+        for queue in queues:
+            self.db.execute(
                 f"UPDATE {queue.table} SET heartbeat_at = ? WHERE status = ? AND owner = ?",
                 [now, queue.name(Status.RUNNING), owner],
             )
-            beats += cursor.rowcount
-        return beats
 
-    def run_owners(self) -> set[str]:
-        """Who holds the runs under way, across every queue."""
+    def run_owners(self, queues: tuple[Queue, ...]) -> set[str]:
+        """Who holds the runs under way in `queues`."""
         found: set[str] = set()
-        for queue in QUEUES:
+        for queue in queues:
             found |= {
                 r["owner"]
                 for r in self._rows(
