@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from ..errors import NotFound
@@ -103,7 +103,7 @@ class BatchController(Controller):
         worker: NamedDependency[Worker],
         cls_id: FromPath[str],
         batch_id: FromPath[str],
-        files: Literal["failed", "all"] = "failed",
+        files: FromQuery[Literal["failed", "all"]] = "failed",
     ) -> BatchRedoResponse:
         """Queue again what failed (files, and chained extractions), or every file; a
         person's override stays either way."""
