@@ -127,3 +127,47 @@ def pdf_bytes(text: str, *, pages: int = 1) -> bytes:
     data = doc.tobytes()
     doc.close()
     return data
+
+
+_TOPICS = "apples boilers cranes dairy engines ferries grain harbours iron jute kilns".split()
+
+
+def report_pdf_bytes() -> bytes:
+    """Eight full pages of a report, each with a running header and its page number: a
+    verdict's 500 tokens read the first page and the end of the last, an extraction's 1,000
+    the second page too."""
+    doc = pymupdf.open()
+    for n in range(8):
+        lines = [
+            f"{_TOPICS[(n + i) % 11]} line {i} of section {n}: " + "figures and notes " * 3
+            for i in range(30)
+        ]
+        text = "ACME Annual Report 2025\n" + "\n".join(lines) + f"\nPage {n + 1} of 8"
+        doc.new_page().insert_textbox(pymupdf.Rect(50, 50, 545, 800), text, fontsize=9)
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def ledger_bytes() -> bytes:
+    """A 50 KB ledger with Windows line ends and a two-byte character a line: too long for
+    either budget, so each reads its start and its end."""
+    lines = [
+        f"Entry {i:05d} – café delivery of {_TOPICS[i % 11]}, total {i * 3.25:.2f} EUR"
+        for i in range(800)
+    ]
+    return "\r\n".join(lines).encode()
+
+
+# sha256 of what the classifier read of each (500 tokens) before a file was read once for
+# both its jobs, and of what an extraction read (1,000): reading once must change neither.
+READ_BEFORE = {
+    "report.pdf": {
+        500: "f6d0c5bc702b159326aee6fad279ca7bc707175b474150c975007ce99daf0b7d",
+        1000: "63c455d6b01e8a877e10d824f22da132b7eb2b7114a70512bdbe432bd2e5eb9a",
+    },
+    "ledger.txt": {
+        500: "3b52df01cb22a8a92390c0f75001c969209c52488e2eb03968d527895ccbe1bd",
+        1000: "679cd879f30c340bd7fc27a65fabcfb1d021149398372b9cb10e4dc08a92290e",
+    },
+}

@@ -4,6 +4,7 @@ Pillow, emails with the stdlib, Word files and archives with zipfile and tarfile
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
@@ -17,11 +18,12 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from app.reading import Document, UnreadableFile, ocr, read_document
+from app.reading import Document, UnreadableFile, ocr, read_document, read_documents
 from app.reading.budget import budget_chars, estimate_tokens, fit
 from app.reading.plaintext import decode
 
 from .conftest import upload
+from .documents import READ_BEFORE, ledger_bytes, report_pdf_bytes
 
 # Eleven words, so that pages made from them differ beyond their digits.
 TOPICS = "apples boilers cranes dairy engines ferries grain harbours iron jute kilns".split()
@@ -645,10 +647,98 @@ def test_a_reader_tripping_on_odd_input_is_a_clear_failure(
     def trip(*args: object) -> Document:
         raise ValueError("unexpected byte")
 
-    monkeypatch.setattr(plaintext, "read_text", trip)
+    monkeypatch.setattr(plaintext, "open_text", trip)
 
     with pytest.raises(UnreadableFile, match=r"this text file could not be read \(unexpected"):
         read_document(write(tmp_path / "a.txt", b"hello"), 500)
+
+
+# One read for several budgets (a verdict's and its chained extraction's) ----------------
+
+MADE = {"report.pdf": report_pdf_bytes, "ledger.txt": ledger_bytes}
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("order", [(500, 1000), (1000, 500)], ids=["verdict-first", "last"])
+@pytest.mark.parametrize("name", list(MADE))
+def test_a_file_read_for_two_budgets_gives_each_the_text_it_had_alone(
+    tmp_path: Path, name: str, order: tuple[int, int]
+) -> None:
+    path = write(tmp_path / name, MADE[name]())
+
+    documents = read_documents(path, order)
+
+    for tokens, document in zip(order, documents, strict=True):
+        assert isinstance(document, Document)
+        assert sha256(document.text) == READ_BEFORE[name][tokens]  # byte for byte as before
+        assert document == read_document(path, tokens)
+    assert documents[0].text != documents[1].text
+
+
+def test_two_budgets_read_each_page_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path / "report.pdf", report_pdf_bytes())
+    get_text = pymupdf.Page.get_text
+    pages_read: list[int] = []
+
+    def counting_get_text(page: pymupdf.Page, *args: object, **kwargs: object) -> object:
+        pages_read.append(page.number)
+        return get_text(page, *args, **kwargs)
+
+    monkeypatch.setattr(pymupdf.Page, "get_text", counting_get_text)
+    verdict, extraction = read_documents(path, [500, 1000])
+
+    assert isinstance(verdict, Document) and isinstance(extraction, Document)
+    assert (verdict.pages_used, extraction.pages_used) == ((1, 8), (1, 2, 8))
+    assert sorted(pages_read) == [0, 1, 7]  # the pages either used, each once
+
+
+def test_two_budgets_recognise_each_scanned_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [f"Row {chr(65 + n)} of the long scan" for n in range(ocr.CHUNK + 1)]
+    doc = pymupdf.open()
+    page = doc.new_page(width=420, height=40 + 32 * len(lines))
+    scan = picture("\n".join(lines), height=40 + 32 * len(lines))
+    page.insert_image(page.rect, stream=image_bytes(scan, "PNG"))
+    path = tmp_path / "scan.pdf"
+    doc.save(path)
+    engine = ocr._load()
+    recognised: list[int] = []
+    text_rec = engine.text_rec
+    monkeypatch.setattr(
+        engine, "text_rec", lambda crops: recognised.append(len(crops)) or text_rec(crops)
+    )
+
+    verdict, extraction = read_documents(path, [10, 150])
+    once, recognised[:] = list(recognised), []
+    small = read_document(path, 10)
+    small_crops, recognised[:] = list(recognised), []
+    large = read_document(path, 150)
+
+    assert (verdict, extraction) == (small, large)
+    assert isinstance(large, Document) and "Row M of the long scan" in large.text
+    assert small_crops == [ocr.CHUNK]
+    # The larger budget went on from the lines the smaller one had recognised.
+    assert once == recognised == [ocr.CHUNK, 1]
+
+
+def test_a_budget_the_file_fails_for_does_not_fail_a_smaller_one(tmp_path: Path) -> None:
+    ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    body = "".join(paragraph(f"<w:t>Clause {n} of the lease</w:t>") for n in range(40))
+    xml = f'<?xml version="1.0"?><w:document xmlns:w="{ns}"><w:body>{body}<w:p><w:r><w:t>'
+    path = write(tmp_path / "lease.docx", zip_bytes({"word/document.xml": xml}))  # XML cut short
+
+    small, large = read_documents(path, [20, 500])
+
+    assert small == read_document(path, 20)
+    assert isinstance(small, Document) and small.text.startswith("Clause 0 of the lease\n")
+    assert isinstance(large, UnreadableFile) and "Word document is damaged" in str(large)
+    # A budget after one that failed is not read: it gets that failure.
+    first, second = read_documents(path, [500, 20])
+    assert isinstance(first, UnreadableFile) and second is first
 
 
 # In the worker: each bad file fails alone ---------------------------------------------

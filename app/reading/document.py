@@ -1,8 +1,10 @@
-"""What reading a file gives back, and the one error every reader raises."""
+"""What reading a file gives back, the one error every reader raises, and what every reader
+opens a file as."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 # Kinds whose pages are pictures: their text can only come from OCR.
 IMAGE_KINDS = frozenset({"png", "jpeg", "tiff", "webp", "gif", "bmp", "avif"})
@@ -35,3 +37,11 @@ class Document:
                 " and none found by OCR), so it fits no category."
             )
         return "The file holds no readable text, so it fits no category."
+
+
+class Source(Protocol):
+    """A file opened once, to be read for one budget or several (a verdict's, an
+    extraction's): what a budget needs of the file is read once and kept for the next, and
+    each budget gets exactly the Document a read for it alone would give."""
+
+    def document(self, tokens: int) -> Document: ...

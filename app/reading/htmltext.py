@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import copy
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 from .budget import budget_chars, cut
-from .document import Document
+from .document import Document, Source
 
 CHUNK_BYTES = 65536
 _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
@@ -83,14 +87,38 @@ def _encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def read_html(path: Path, tokens: int) -> Document:
-    """Parse only as much of the page as the budget needs (twice it: cleaning shrinks it)."""
-    parser = _Text()
+@contextmanager
+def open_html(path: Path) -> Iterator[Source]:
     with open(path, "rb") as fh:
-        chunk = fh.read(CHUNK_BYTES)
-        decoder = codecs.getincrementaldecoder(_encoding(chunk))(errors="replace")
-        while chunk and parser.size < 2 * budget_chars(tokens):
-            parser.feed(decoder.decode(chunk))
-            chunk = fh.read(CHUNK_BYTES)
-    parser.close()
-    return Document("html", cut("".join(parser.parts), tokens))
+        yield _Page(fh)
+
+
+class _Page:
+    """A page parsed as far as the budgets asked for so far need."""
+
+    def __init__(self, fh: BinaryIO):
+        self.fh = fh
+        self.chunk = fh.read(CHUNK_BYTES)  # the next one to parse
+        self.decoder = codecs.getincrementaldecoder(_encoding(self.chunk))(errors="replace")
+        self.parser = _Text()
+        self.parsed: list[str] = []  # the chunks parsed, decoded
+        self.sizes: list[int] = []  # the parser's text characters after each
+
+    def document(self, tokens: int) -> Document:
+        """Parse only as much of the page as the budget needs (twice it: cleaning shrinks it)."""
+        limit = 2 * budget_chars(tokens)
+        while self.chunk and self.parser.size < limit:
+            self.parsed.append(self.decoder.decode(self.chunk))
+            self.parser.feed(self.parsed[-1])
+            self.sizes.append(self.parser.size)
+            self.chunk = self.fh.read(CHUNK_BYTES)
+        # A smaller budget than an earlier one would have stopped after fewer chunks.
+        count = next((n + 1 for n, size in enumerate(self.sizes) if size >= limit), len(self.sizes))
+        if count == len(self.parsed):
+            parser = copy.deepcopy(self.parser)  # closing a copy leaves this one free to go on
+        else:
+            parser = _Text()
+            for text in self.parsed[:count]:
+                parser.feed(text)
+        parser.close()
+        return Document("html", cut("".join(parser.parts), tokens))

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
 from .budget import cut
-from .document import Document
+from .document import Document, Source
 from .htmltext import html_to_text
 from .plaintext import decode
 
 HEADERS = ("From", "To", "Subject", "Date")
 
 
-def read_email(path: Path, tokens: int) -> Document:
+@dataclass(frozen=True)
+class _Email:
+    """The whole email's text, which each budget cuts."""
+
+    text: str
+
+    def document(self, tokens: int) -> Document:
+        return Document("email", cut(self.text, tokens))
+
+
+@contextmanager
+def open_email(path: Path) -> Iterator[Source]:
     with open(path, "rb") as fh:
         message = BytesParser(policy=policy.default).parse(fh)
     lines = [f"{name}: {value}" for name in HEADERS if (value := _header(message, name))]
@@ -26,7 +39,7 @@ def read_email(path: Path, tokens: int) -> Document:
     bodies = list(_bodies(message))
     bodies.sort(key=lambda part: part.get_content_subtype() == "html")  # text parts first
     texts = [_text(part) for part in bodies]
-    return Document("email", cut("\n".join(lines) + "\n\n" + "\n\n".join(texts), tokens))
+    yield _Email("\n".join(lines) + "\n\n" + "\n\n".join(texts))
 
 
 def _header(message: EmailMessage, name: str) -> str:

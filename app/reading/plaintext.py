@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from .budget import budget_chars, cut
-from .document import Document
+from .document import Document, Source
 
 # Bytes read per character of budget: room for multi-byte encodings and for whitespace that
 # cleaning removes, without reading a whole large file.
@@ -34,16 +37,43 @@ def looks_like_text(head: bytes) -> bool:
     return controls / len(head) < 0.01
 
 
-def read_text(path: Path, kind: str, tokens: int) -> Document:
-    """The start of the file and, when it is too long to read whole, its end."""
-    room = budget_chars(tokens) * BYTES_PER_CHAR
+@contextmanager
+def open_text(path: Path, kind: str) -> Iterator[Source]:
     with open(path, "rb") as fh:
-        data = fh.read(room)
-        size = fh.seek(0, 2)
-        if size <= room:
-            return Document(kind, cut(decode(data), tokens))
-        fh.seek(max(size - room // 2, room) // 2 * 2)  # even: UTF-16 characters are 2 bytes
-        tail = fh.read()
-    encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(data[:2], "utf-8")
-    # The tail may start inside a character: cut() starts the ending on a new line anyway.
-    return Document(kind, cut(decode(data), tokens, tail.decode(encoding, errors="replace")))
+        yield _TextFile(fh, kind)
+
+
+class _TextFile:
+    """A text file's start and end, read as far as the budgets asked for so far need."""
+
+    def __init__(self, fh: BinaryIO, kind: str):
+        self.fh = fh
+        self.kind = kind
+        self.size = fh.seek(0, 2)
+        self.head = b""  # the file's first bytes
+        self.tail, self.tail_at = b"", self.size  # its last bytes, from tail_at
+
+    def document(self, tokens: int) -> Document:
+        """The start of the file and, when it is too long to read whole, its end."""
+        room = budget_chars(tokens) * BYTES_PER_CHAR
+        data = self._head(room)
+        if self.size <= room:
+            return Document(self.kind, cut(decode(data), tokens))
+        tail = self._tail(max(self.size - room // 2, room) // 2 * 2)  # even: UTF-16 is 2 bytes
+        encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(data[:2], "utf-8")
+        # The tail may start inside a character: cut() starts the ending on a new line anyway.
+        ending = tail.decode(encoding, errors="replace")
+        return Document(self.kind, cut(decode(data), tokens, ending))
+
+    def _head(self, size: int) -> bytes:
+        if len(self.head) < min(size, self.size):
+            self.fh.seek(len(self.head))
+            self.head += self.fh.read(size - len(self.head))
+        return self.head[:size]
+
+    def _tail(self, start: int) -> bytes:
+        if start < self.tail_at:
+            self.fh.seek(start)
+            self.tail = self.fh.read(self.tail_at - start) + self.tail
+            self.tail_at = start
+        return self.tail[start - self.tail_at :]
