@@ -345,3 +345,15 @@ def m010_definition_versions(db: sqlite_utils.Database) -> None:
             }
         )
     db.execute("UPDATE files SET definition_version = 1 WHERE status = 'processed'")
+
+
+@migration
+def m011_extraction_texts(db: sqlite_utils.Database) -> None:
+    # The text a classified file's chained extraction reads, kept by the run that read the
+    # file to classify it (one read for both); `tokens` is the budget it was cut to.
+    db["extraction_texts"].create(
+        {"file_id": str, "tokens": int, "text": str, "created_at": str},
+        pk="file_id",
+        foreign_keys=[("file_id", "files", "id")],
+        not_null={"tokens", "text", "created_at"},
+    )

@@ -28,6 +28,7 @@ class Trace:
     job_id: str
     kind: str  # the job's queue: "files" or "extraction_jobs"
     seconds: dict[str, float] = field(default_factory=dict)  # by step, repeats summed
+    runs: dict[str, int] = field(default_factory=dict)  # by step, how often it ran
     calls: list[Timings] = field(default_factory=list)  # each model call, as the server timed it
     total: float = 0.0  # from the claimed job's start to its end (the verdict stored)
     open: str | None = None  # the step running now
@@ -56,6 +57,7 @@ def step(name: str) -> Iterator[None]:
         yield
         return
     outer, trace.open = trace.open, name
+    trace.runs[name] = trace.runs.get(name, 0) + 1
     started = time.perf_counter()
     try:
         yield

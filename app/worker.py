@@ -27,7 +27,7 @@ from .jobs import EXTRACTIONS, FILES, Queue, new_owner, next_retry_delay, sweep
 from .loops import Loops
 from .model import ModelClient
 from .outage import Outage, WorkerState
-from .reading import Document, UnreadableFile, read_document
+from .reading import Document, UnreadableFile, read_document, read_documents
 from .store import AsyncStore
 from .trace import Traces, step
 from .verdict.classifier import NONE, Classifier, InvalidAnswer
@@ -244,19 +244,30 @@ class Worker:
             self._anchors[key] = np.asarray(await lane.model.embed(text), np.float32)
         return self._anchors[key]
 
-    async def _read(self, job: dict[str, Any]) -> Document | None:
-        """The file's text, its document info stored; None when it failed (and is stored so)."""
+    async def _read(self, job: dict[str, Any], chains: bool = False) -> Document | None:
+        """The file's text, its document info stored; None when it failed (and is stored so).
+
+        When the file may chain an extraction (`chains`), the same read gives the text the
+        extraction reads too, kept in the store for it: the file is read once, not once a job.
+        The classifier's budget comes first and its text is what a read for it alone gives,
+        so verdicts do not depend on it."""
         file_id, token = job["id"], job["run_token"]
         path = self.uploads_dir / job["batch_id"] / file_id
-        try:
-            with step("read"):
-                document = await asyncio.to_thread(read_document, path, self.read_tokens)
-        except UnreadableFile as exc:
-            await self.store.record_failure(file_id, token, str(exc))
+        budgets = [self.read_tokens, self.extract_tokens] if chains else [self.read_tokens]
+        with step("read"):
+            document, *more = await asyncio.to_thread(read_documents, path, budgets)
+        if isinstance(document, UnreadableFile):
+            await self.store.record_failure(file_id, token, str(document))
             return None
         await self.store.record_document(
             file_id, token, document.kind, document.page_count, document.pages_used
         )
+        # Kept only when read: failed for the extraction's budget alone, the file is read by
+        # the extraction's job, which then says why.
+        if more and isinstance(extracted := more[0], Document):
+            await self.store.record_extraction_text(
+                file_id, token, self.extract_tokens, extracted.text
+            )
         return document
 
     async def _run_example(self, job: dict[str, Any], lane: Lane) -> None:
@@ -282,14 +293,15 @@ class Worker:
             await self._run_example(job, lane)
             return
         file_id, token = job["id"], job["run_token"]
-        document = await self._read(job)
+        classification = await self.store.get_classification(job["classification_id"])
+        chains = any(c["linked_extraction_id"] for c in classification["categories"])
+        document = await self._read(job, chains)
         if document is None:
             return
         if not document.text.strip():
             reasoning = document.no_text_reason
             await self.store.record_verdict(file_id, token, None, 1.0, reasoning, "")
             return
-        classification = await self.store.get_classification(job["classification_id"])
         try:
             vector, new = await self._embedding(file_id, document.text, lane)
             if new:
@@ -314,15 +326,28 @@ class Worker:
 
     # Extraction jobs: direct uploads, and files chained by their verdict ----------------------
 
-    async def _run_extraction(self, job: dict[str, Any], lane: Lane) -> None:
-        assert lane.extractor is not None
+    async def _extraction_text(self, job: dict[str, Any]) -> str | None:
+        """The text the extraction reads: the one its file's classification run kept, else
+        (a direct upload, or a file classified before texts were kept) the file read now;
+        None when that read failed (and is stored so)."""
         file_id, token = job["file_id"], job["run_token"]
+        text = await self.store.extraction_text(file_id, self.extract_tokens)
+        if text is not None:
+            return text
         path = self.uploads_dir / job["folder"] / file_id
         try:
             with step("read"):
                 document = await asyncio.to_thread(read_document, path, self.extract_tokens)
         except UnreadableFile as exc:
             await self.store.record_extraction_failure(file_id, token, str(exc))
+            return None
+        return document.text
+
+    async def _run_extraction(self, job: dict[str, Any], lane: Lane) -> None:
+        assert lane.extractor is not None
+        file_id, token = job["file_id"], job["run_token"]
+        text = await self._extraction_text(job)
+        if text is None:
             return
         extraction = await self.store.get_extraction(job["extraction_id"])
         if extraction is None:
@@ -331,7 +356,7 @@ class Worker:
             )
             return
         try:
-            extracted = await lane.extractor.extract(extraction, document.text)
+            extracted = await lane.extractor.extract(extraction, text)
         except InvalidExtraction as exc:
             await self.store.record_extraction_failure(file_id, token, str(exc))
             return
@@ -340,5 +365,5 @@ class Worker:
             token,
             extracted.data,
             extracted.missing_required,
-            lane.model.model if document.text.strip() else "",
+            lane.model.model if text.strip() else "",
         )

@@ -4,19 +4,27 @@ extracted too, as the same file; the extraction follows the file's verdict."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+import pymupdf
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app import reading
+from app import worker as worker_module
 from app.api import create_app
 from app.model import ModelClient
 from app.webhooks import verify
 
 from .conftest import BASE_URL, INBOX, upload
-from .documents import INVOICE, pdf_bytes
+from .documents import INVOICE, READ_BEFORE, ledger_bytes, pdf_bytes, report_pdf_bytes
 from .test_extractions import create_extraction
+from .test_extractions import upload as upload_to_extraction
+from .test_learning import examples_url
 
 BILL = b"Invoice\ninvoice_number: INV-7\ntotal: 960.00\nissue_date: 2026-03-14\n"
 BOTH_EVENTS = ["file.classified", "file.processed"]
@@ -292,6 +300,190 @@ async def test_a_failed_chained_extraction_shows_its_error_and_finishes_the_batc
     assert view["batch"]["extraction_failed_count"] == 1
     extraction = view["files"][0]["extraction"]
     assert extraction["status"] == "failed" and "no valid answer" in extraction["error"]
+
+
+# A chained file is read once: the text its extraction reads is kept by its verdict's run ----
+
+
+def long_bill() -> bytes:
+    """Four pages: the total heads the second, so only the extraction's budget (1,000
+    tokens) reaches it; the verdict's (500) reads the first page and the end of the last."""
+    filler = [
+        f"Line {n}: delivery notes for the order, nothing to extract here." for n in range(30)
+    ]
+    pages = [
+        "Invoice\ninvoice_number: INV-7\n" + "\n".join(filler),
+        "total: 960.00\n" + "\n".join(filler),
+    ]
+    doc = pymupdf.open()
+    for text in [*pages, "\n".join(filler), "\n".join(filler)]:
+        doc.new_page().insert_textbox(pymupdf.Rect(50, 50, 545, 800), text, fontsize=9)
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[tuple[str, list[int]]]:
+    """Each read of a file the worker makes: the file's id and the budgets read."""
+    made: list[tuple[str, list[int]]] = []
+
+    def read_documents(path: Path, budgets: list[int]) -> Any:
+        made.append((path.name, list(budgets)))
+        return reading.read_documents(path, budgets)
+
+    def read_document(path: Path, budget: int) -> Any:
+        made.append((path.name, [budget]))
+        return reading.read_document(path, budget)
+
+    monkeypatch.setattr(worker_module, "read_documents", read_documents)
+    monkeypatch.setattr(worker_module, "read_document", read_document)
+    return made
+
+
+def texts_given(monkeypatch, obj: Any, name: str) -> list[str]:
+    """The texts `obj.name(first, text, ...)` is awaited with from now on."""
+    seen: list[str] = []
+    real = getattr(obj, name)
+
+    async def call(first: Any, text: str, *rest: Any) -> Any:
+        seen.append(text)
+        return await real(first, text, *rest)
+
+    monkeypatch.setattr(obj, name, call)
+    return seen
+
+
+def read_steps(worker, file_id: str) -> dict[str, int]:
+    """How often each job of the file read it, by the worker's always-on trace."""
+    return {t.kind: t.runs.get("read", 0) for t in worker.traces.done if t.job_id == file_id}
+
+
+async def test_a_chained_pdf_is_read_once_for_its_verdict_and_its_extraction(
+    client, worker, linked, settings, reads, monkeypatch
+):
+    lane = worker.lanes[0]
+    classified = texts_given(monkeypatch, lane.classifier, "classify")
+    extracted = texts_given(monkeypatch, lane.extractor, "extract")
+    view = await classify(client, linked["id"], {"bill.pdf": long_bill()})
+    file_id = view["files"][0]["id"]
+
+    assert await worker.drain() == 2  # the verdict, then the extraction
+    file = await file_of(client, linked["id"], file_id)
+    assert file["classified_category_name"] == "Invoice"
+    assert file["extraction"]["status"] == "processed"
+    assert reads == [(file_id, [settings.read_tokens, settings.extract_tokens])]
+    assert read_steps(worker, file_id) == {"files": 1, "extraction_jobs": 0}
+    path = settings.uploads_dir / view["batch"]["id"] / file_id
+    # Each got the text of its own budget, as a read for it alone gives it.
+    assert classified == [reading.read_document(path, settings.read_tokens).text]
+    assert extracted == [reading.read_document(path, settings.extract_tokens).text]
+    assert "total: 960.00" not in classified[0]
+    assert file["extraction"]["data"]["invoice_number"] == "INV-7"
+    assert file["extraction"]["data"]["total"] == 960.0  # on page 2: the extraction's budget
+
+
+async def test_the_classifier_reads_a_chaining_file_as_it_did_before(
+    client, worker, linked, store, reads, monkeypatch
+):
+    classified = texts_given(monkeypatch, worker.lanes[0].classifier, "classify")
+    files = {"report.pdf": report_pdf_bytes(), "ledger.txt": ledger_bytes()}
+    view = await classify(client, linked["id"], files)
+    await worker.drain()
+
+    assert len(reads) == 2 and all(budgets == [500, 1000] for _, budgets in reads)
+    read = {hashlib.sha256(text.encode()).hexdigest() for text in classified}
+    assert read == {READ_BEFORE[name][500] for name in files}  # byte for byte as before
+    for file in view["files"]:
+        kept = await store.extraction_text(file["id"], 1000)
+        assert hashlib.sha256(kept.encode()).hexdigest() == READ_BEFORE[file["file_name"]][1000]
+
+
+async def test_a_file_of_a_classification_without_links_is_read_for_its_verdict_only(
+    client, inbox, worker, store, reads
+):
+    view = await classify(client, inbox["id"], {"bill.txt": BILL})
+    await worker.drain()
+    file_id = view["files"][0]["id"]
+    assert reads == [(file_id, [500])]
+    assert await store.extraction_text(file_id, 1000) is None
+
+
+async def test_an_extraction_without_a_kept_text_reads_the_file(
+    client, worker, linked, invoice_ext, store, reads
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    file_id = view["files"][0]["id"]
+    assert await worker.process_one()  # classified; the extraction is queued
+    # As for a file classified before texts were kept.
+    store.sync.db.execute("DELETE FROM extraction_texts WHERE file_id = ?", [file_id])
+
+    assert await worker.drain() == 1
+    assert reads == [(file_id, [500, 1000]), (file_id, [1000])]
+    assert read_steps(worker, file_id) == {"files": 1, "extraction_jobs": 1}
+    extraction = (await file_of(client, linked["id"], file_id))["extraction"]
+    assert extraction["data"]["invoice_number"] == "INV-7"
+
+    # A direct upload has no verdict's read to take the text from.
+    batch = await upload_to_extraction(client, invoice_ext["id"], {"bill.txt": BILL})
+    assert await worker.drain() == 1
+    direct = (await store.extraction_batch_files(batch["id"]))[0]
+    assert reads[-1] == (direct["file_id"], [1000])
+    assert read_steps(worker, direct["file_id"]) == {"extraction_jobs": 1}
+    assert direct["status"] == "processed"
+
+
+async def test_an_extraction_run_again_reads_the_kept_text(
+    client, worker, linked, fake_model, reads
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    file_id = view["files"][0]["id"]
+    assert await worker.process_one()
+    fake_model.replies = ["nope", "nope", "nope"]
+    await worker.drain()
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["status"] == "failed"
+
+    url = f"/v1/classifications/{linked['id']}/batches/{view['batch']['id']}/redo"
+    assert (await client.post(url)).json()["requeued"] == 1
+    assert await worker.drain() == 1
+    assert (await file_of(client, linked["id"], file_id))["extraction"]["status"] == "processed"
+    assert reads == [(file_id, [500, 1000])]  # the verdict's read, and no other
+
+
+async def test_a_redo_replaces_the_kept_text_and_a_stale_run_keeps_none(
+    client, worker, linked, store, settings
+):
+    view = await classify(client, linked["id"], {"bill.txt": BILL})
+    file_id = view["files"][0]["id"]
+    await worker.drain()
+    store.sync.db.execute("UPDATE extraction_texts SET text = 'old' WHERE file_id = ?", [file_id])
+
+    await client.post(f"/v1/classifications/{linked['id']}/files/{file_id}/redo")
+    assert await store.extraction_text(file_id, 1000) is None  # gone with the verdict
+    assert await worker.process_one()
+    path = settings.uploads_dir / view["batch"]["id"] / file_id
+    fresh = reading.read_document(path, settings.extract_tokens).text
+    assert await store.extraction_text(file_id, 1000) == fresh
+    assert await store.extraction_text(file_id, 999) is None  # cut to another budget: read
+
+    await client.post(f"/v1/classifications/{linked['id']}/files/{file_id}/redo")
+    job = await store.claim_file(worker.owner)
+    await client.post(f"/v1/classifications/{linked['id']}/files/{file_id}/redo")
+    assert await store.record_extraction_text(file_id, job["run_token"], 1000, "late") is False
+    assert await store.extraction_text(file_id, 1000) is None
+
+
+async def test_a_deleted_example_takes_its_kept_text_with_it(client, inbox, store):
+    category = inbox["categories"][0]
+    url = examples_url(inbox["id"], category["id"])
+    parts = [("files", ("bill.txt", BILL, "text/plain"))]
+    assert (await client.post(url, files=parts)).status_code == 202
+    job = await store.claim_file("someone")
+    assert await store.record_extraction_text(job["id"], job["run_token"], 1000, "kept")
+
+    assert (await client.delete(f"{url}/{job['id']}")).status_code == 204
+    rows = store.sync.db.execute("SELECT count(*) FROM extraction_texts").fetchone()[0]
+    assert rows == 0
 
 
 def seconds(start: str, end: str) -> float:

@@ -131,6 +131,28 @@ class ExtractionStore(JobStore):
             params.append(ext_id)
         return self._row(sql, params)
 
+    # The text a chained extraction reads, kept from the file's classification run ----------
+
+    def record_extraction_text(self, file_id: str, token: str, tokens: int, text: str) -> bool:
+        """Keep what the classification run holding `token` read for the file's extraction
+        (cut to `tokens`), replacing what an earlier run kept; a run that no longer holds the
+        file (redone under it) keeps nothing."""
+        cursor = self.db.execute(
+            "INSERT INTO extraction_texts (file_id, tokens, text, created_at)"
+            " SELECT id, ?, ?, ? FROM files WHERE id = ? AND run_token = ?"
+            " ON CONFLICT (file_id) DO UPDATE SET tokens = excluded.tokens,"
+            " text = excluded.text, created_at = excluded.created_at",
+            [tokens, text, now_iso(), file_id, token],
+        )
+        return cursor.rowcount == 1
+
+    def extraction_text(self, file_id: str, tokens: int) -> str | None:
+        """The file's kept text when it was cut to `tokens`, else None: read the file."""
+        row = self._row(
+            "SELECT text FROM extraction_texts WHERE file_id = ? AND tokens = ?", [file_id, tokens]
+        )
+        return None if row is None else row["text"]
+
     # Extraction jobs: the worker's side -------------------------------------------------------
 
     def claim_extraction(self, owner: str, now: float | None = None) -> dict[str, Any] | None:

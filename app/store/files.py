@@ -267,14 +267,15 @@ class FileStore(JobStore):
         return len(files) + len(jobs)
 
     def _clear_verdict(self, file_id: str) -> None:
-        """A fresh job: its attempts and interruptions start again from nothing."""
+        """A fresh job: its attempts and interruptions start again from nothing, and the text
+        kept for its extraction goes (the fresh run reads the file again)."""
         cleared = (
             "run_token run_after error model_category_id model_confidence"
             " model_confidence_sources model_evidence model_reasoning model_name model_source"
             " override_category_id overridden_at checked_at started_at finished_at owner"
             " heartbeat_at"
         ).split()
-        self.transition(
+        queued = self.transition(
             FILES,
             Status.QUEUED,
             "id = ?",
@@ -288,3 +289,5 @@ class FileStore(JobStore):
                 "queued_at": time.time(),
             },
         )
+        if queued:
+            self.db.execute("DELETE FROM extraction_texts WHERE file_id = ?", [file_id])

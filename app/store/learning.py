@@ -52,6 +52,7 @@ class LearningStore(StoreBase):
         with self.atomic():
             row = self._row("SELECT batch_id FROM files WHERE id = ?", [file_id])
             self.db.execute("DELETE FROM embeddings WHERE file_id = ?", [file_id])
+            self.db.execute("DELETE FROM extraction_texts WHERE file_id = ?", [file_id])
             self.db.execute("DELETE FROM files WHERE id = ?", [file_id])
             batch_id = row["batch_id"] if row else ""
             left = self._row("SELECT count(*) AS n FROM files WHERE batch_id = ?", [batch_id])
