@@ -11,6 +11,7 @@ in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
   from claim to verdict over the model's for the same files (it runs steps first);
 - prefix: whether a classification's shared prompt prefix (its categories) is read once, not
   per file: alone, with chained extractions in between, and two classifications in turn;
+  and how often a chained file is read (its verdict's job and its extraction's; 1 is once);
 - throughput: one batch's files per minute at concurrency 1 and 2;
 - upload: a 30 x 25 MB upload's memory growth of the API process and the latency of status
   polls, while a batch runs (scripts/bench_upload.py's server, with a worker).
@@ -63,7 +64,7 @@ from app.evaluation.runner import (  # noqa: E402
     fingerprint,
     load_folder,
 )
-from app.jobs import FILES  # noqa: E402
+from app.jobs import EXTRACTIONS, FILES  # noqa: E402
 from app.model import ModelClient, Timings, ollama  # noqa: E402
 from app.modelfetch import ensure_model  # noqa: E402
 from app.settings import MB, Settings  # noqa: E402
@@ -130,6 +131,16 @@ def prefix_reads(prompts: Sequence[Sequence[int]], evaluated: Sequence[int]) -> 
         "reread": reread,
         "reads": sum(reread) / prefix if prefix else None,
     }
+
+
+def chained_reads(traces: Sequence[trace.Trace]) -> float | None:
+    """How many times a file with a chained extraction was read, over all its jobs' runs
+    (its verdict's and its extraction's), on average; 1.0 is each read once."""
+    reads = {t.job_id: 0 for t in traces if t.kind == EXTRACTIONS.table}
+    for t in traces:
+        if t.job_id in reads:
+            reads[t.job_id] += t.runs.get("read", 0)
+    return sum(reads.values()) / len(reads) if reads else None
 
 
 def file_row(name: str, job: trace.Trace, prompt_tokens: int) -> dict[str, Any]:
@@ -363,10 +374,10 @@ def families(calls: list[Call], tokens: PromptTokens) -> list[dict[str, Any]]:
 
 async def scenario(
     settings: Settings, folder: LabelledFolder, names: list[str], kind: str
-) -> list[Call]:
+) -> tuple[list[Call], list[trace.Trace]]:
     """The files classified one a batch, in turn when there are two classifications (the
     worker claims them in upload order), extractions chained to every category's verdict
-    in "chained"."""
+    in "chained"; the chats sent and the worker's traces."""
     model, recorder = recorded(settings)
     await settle(settings)
     async with docsort(settings, model) as (client, worker):
@@ -385,17 +396,21 @@ async def scenario(
             for cls_id in ids:
                 batches += [(cls_id, b) for b in await _upload(client, folder, 1, [name], cls_id)]
         await run_until_done(client, worker, batches, Progress(len(batches)))
-    return recorder.calls
+    return recorder.calls, list(worker.traces.done)
 
 
 async def prefix(
     settings: Settings, folder: LabelledFolder, names: list[str], tokens: PromptTokens
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Each scenario's prompt families, and the chained scenario's reads a file."""
     out = []
+    reads = None
     for kind in SCENARIOS:
-        calls = await scenario(settings, folder, names, kind)
+        calls, traces = await scenario(settings, folder, names, kind)
         out += [{"scenario": kind} | family for family in families(calls, tokens)]
-    return out
+        if kind == "chained":
+            reads = chained_reads(traces)
+    return out, reads
 
 
 async def throughput(
@@ -519,6 +534,10 @@ def show_prefix(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def show_reads(reads: float | None) -> list[str]:
+    return [f"chained file reads per file: {num(reads, 2)} (target 1)"]
+
+
 def show_throughput(rows: list[dict[str, Any]]) -> list[str]:
     body = [
         [str(r["concurrency"]), str(r["files"]), str(r["failed"]), num(r["seconds"], 1),
@@ -560,8 +579,10 @@ async def run(
             report["model"] = await pure_model(settings, calls, report["steps"]["files"])
             emit(show_model(report["model"]))
     if "prefix" in args.parts:
-        report["prefix"] = await prefix(settings, folder, names[: args.prefix_files], tokens)
-        emit(show_prefix(report["prefix"]))
+        report["prefix"], report["chained_reads"] = await prefix(
+            settings, folder, names[: args.prefix_files], tokens
+        )
+        emit(show_prefix(report["prefix"]) + show_reads(report["chained_reads"]))
     if "throughput" in args.parts:
         batch = list(folder.expected)[: args.batch]
         report["throughput"] = [await throughput(settings, folder, batch, c) for c in (1, 2)]

@@ -60,6 +60,23 @@ def test_file_row_sums_the_calls_and_leaves_the_rest_to_other() -> None:
     assert row["generating_seconds"] == pytest.approx(1.7)
 
 
+def test_chained_reads_count_a_files_reads_over_both_its_jobs() -> None:
+    def job(file_id: str, kind: str, reads: int) -> trace.Trace:
+        return trace.Trace(file_id, kind, runs={"read": reads} if reads else {"model": 1})
+
+    traces = [
+        job("file_a", "files", 1),
+        job("file_a", "extraction_jobs", 0),  # read once, for both
+        job("file_b", "files", 1),
+        job("file_b", "extraction_jobs", 1),  # read again by its extraction
+        job("file_c", "files", 1),  # no extraction: not a chained file
+    ]
+    assert bench.chained_reads(traces) == 1.5
+    assert bench.chained_reads(traces[:2]) == 1.0
+    assert bench.chained_reads(traces[4:]) is None
+    assert bench.show_reads(1.0) == ["chained file reads per file: 1.00 (target 1)"]
+
+
 def test_parts_are_checked() -> None:
     assert bench.parts("steps, model") == {"steps", "model"}
     with pytest.raises(Exception, match="unknown parts"):
@@ -76,6 +93,18 @@ def test_a_step_inside_another_counts_once(monkeypatch: pytest.MonkeyPatch) -> N
                 pass
     assert job.seconds == {"store": 3.0, "learn": 2.0}
     assert job.total == 10.0 and job.other == 5.0
+    assert job.runs == {"learn": 1, "store": 1}
+
+
+def test_a_trace_counts_how_often_each_step_ran() -> None:
+    traces = Traces()
+    with traces.job("file_1", "files") as job:
+        for _ in range(3):
+            with step("store"):
+                pass
+        with step("read"):
+            pass
+    assert job.runs == {"store": 3, "read": 1}
 
 
 def test_outside_a_job_nothing_is_recorded() -> None:
