@@ -415,3 +415,28 @@ def test_embed_weights_are_checked(tmp_path: Path) -> None:
     tampered.write_bytes(b"\0" * 1024)
     with pytest.raises(ApiError, match="sha256"):
         verify(EmbedSpec(**{**spec.__dict__, "size": 1024}), tampered)
+
+
+@pytest.mark.model
+def test_prompts_taking_turns_keep_their_prefixes(
+    server: ModelServer, client: ollama.Client
+) -> None:
+    """A classification and its chained extraction take turns on one cache: each one's long
+    instructions are read once, then restored from a saved copy instead of read again."""
+
+    def rules(kind: str) -> str:
+        return " ".join(f"{kind} rule {i}: item {i} goes to group {i % 7}." for i in range(50))
+
+    def ask_with(kind: str, document: str) -> ollama.ChatResponse:
+        messages = [{"role": "system", "content": rules(kind)}, *ask(f"Document: {document}.")]
+        return client.chat(
+            model=server.model, messages=messages, options=GREEDY | {"num_predict": 2}
+        )
+
+    first = ask_with("Sorting", "a note about item 3")
+    other = ask_with("Filing", "a note about item 3")
+    again = ask_with("Sorting", "a letter about item 12")
+    back = ask_with("Filing", "a letter about item 12")
+    assert first.prompt_eval_count > 500 and other.prompt_eval_count > 500
+    assert again.prompt_eval_count < 40
+    assert back.prompt_eval_count < 40

@@ -21,6 +21,8 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF
 
 from ..modelfetch import ModelSpec
+from .decoding import Chain, Decoder, Drafter, GrammarCheck, Greedy, tokens_from
+from .prefixes import PrefixStates
 
 
 class ApiError(Exception):
@@ -148,6 +150,8 @@ class LoadedModel:
             logits_all=False,
         )
         self.load_ns = time.perf_counter_ns() - started
+        self.decoder = Decoder(self.llm)
+        self.prefixes = PrefixStates(self.llm)
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._n_vocab = self.llm.n_vocab()
         meta = self.llm.metadata
@@ -176,12 +180,14 @@ class LoadedModel:
         grammar: LlamaGrammar | None,
         top_logprobs: int | None,
         load_ns: int,
+        schema: dict[str, Any] | None = None,
     ) -> Iterator[Piece | Finish]:
         """Sample after `tokens`, yielding text as it becomes final, then one Finish.
 
-        Uses Llama.generate, which keeps the KV cache of the longest common prefix with the
-        previous call. Logprobs are read from the raw logits of each step (before penalties,
-        grammar and temperature), so they need no logits_all."""
+        The cache keeps the longest common start with the previous prompt, or with a saved
+        one (prefixes.py); `schema`, the JSON schema `grammar` was made from, tells which
+        tokens every answer writes (decoding.py). Logprobs are read from the raw logits of
+        each step (before penalties, grammar and temperature)."""
         llm = self.llm
         room = llm.n_ctx() - len(tokens)
         if room <= 0:
@@ -192,18 +198,58 @@ class LoadedModel:
         if limit == 0:
             yield Finish(reason="length", load_ns=load_ns, prompt_eval_count=len(tokens))
             return
-        llm.set_seed(sampling.seed if sampling.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED)
+        started = time.perf_counter_ns()
+        self.prefixes.prepare(tokens)
         # Like Ollama, count only the prompt tokens evaluated now, not those the cache held.
-        cached = Llama.longest_token_prefix(llm._input_ids.tolist(), tokens)
-        evaluated = max(len(tokens) - cached, 1)
+        cached = self.decoder.start(tokens)
+        choose = self._chooser(sampling, grammar)
+        drafter = Drafter(llm, tokens, schema)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopFilter(sampling.stop)
         generated: list[int] = []
         reason = "length"
-        started = time.perf_counter_ns()
         first: int | None = None
-        steps = llm.generate(
-            tokens,
+        steps = tokens_from(self.decoder, tokens[cached:], choose, drafter, generated)
+        try:
+            for token, logits in steps:
+                if first is None:
+                    first = time.perf_counter_ns()
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    reason = "stop"
+                    break
+                generated.append(token)
+                text = decoder.decode(llm.detokenize([token]))
+                top = top_logprobs
+                logprobs = [] if top is None else [self._logprob(logits, token, top)]
+                ready, stopped = stops.feed(Piece(text, logprobs))
+                yield from ready
+                if stopped:
+                    reason = "stop"
+                    break
+                if len(generated) >= limit:
+                    break
+        finally:
+            steps.close()
+            choose.close()
+        yield from stops.flush()
+        first = first or time.perf_counter_ns()
+        yield Finish(
+            reason=reason,
+            load_ns=load_ns,
+            prompt_eval_count=len(tokens) - cached,
+            prompt_eval_ns=first - started,
+            eval_count=len(generated),
+            eval_ns=time.perf_counter_ns() - first,
+            context=tokens + generated,
+        )
+
+    def _chooser(self, sampling: Sampling, grammar: LlamaGrammar | None) -> Greedy | Chain:
+        """Greedy when that is what the options ask for (the app's first attempt); else
+        llama's sampler chain, seeded as Ollama seeds it."""
+        if sampling.temperature <= 0 and sampling.repeat_penalty == 1.0:
+            return Greedy(None if grammar is None else GrammarCheck(self.llm, grammar))
+        self.llm.set_seed(sampling.seed if sampling.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED)
+        sampler = self.llm._init_sampler(
             temp=sampling.temperature,
             top_k=sampling.top_k,
             top_p=sampling.top_p,
@@ -211,39 +257,13 @@ class LoadedModel:
             repeat_penalty=sampling.repeat_penalty,
             grammar=grammar,
         )
-        for token in steps:
-            if first is None:
-                first = time.perf_counter_ns()
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                reason = "stop"
-                break
-            generated.append(token)
-            logprobs = [] if top_logprobs is None else [self._logprob(token, top_logprobs)]
-            ready, stopped = stops.feed(Piece(decoder.decode(llm.detokenize([token])), logprobs))
-            yield from ready
-            if stopped:
-                reason = "stop"
-                break
-            if len(generated) >= limit:
-                break
-        yield from stops.flush()
-        first = first or time.perf_counter_ns()
-        yield Finish(
-            reason=reason,
-            load_ns=load_ns,
-            prompt_eval_count=evaluated,
-            prompt_eval_ns=first - started,
-            eval_count=len(generated),
-            eval_ns=time.perf_counter_ns() - first,
-            context=tokens + generated,
-        )
+        return Chain(sampler, self._n_vocab)
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def _logprob(self, token: int, top: int) -> dict[str, Any]:
-        pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
+    def _logprob(self, raw: np.ndarray, token: int, top: int) -> dict[str, Any]:
+        logits = raw.astype(np.float64)
         high = logits.max()
         logprobs = logits - (high + np.log(np.exp(logits - high).sum()))
         entry = self._token_logprob(token, logprobs[token])
