@@ -340,9 +340,11 @@ async def pure_model(settings: Settings, calls: list[Call], rows: list[dict]) ->
         seconds[call.job_id] = seconds.get(call.job_id, 0.0) + time.perf_counter() - started
         same_reads += response.prompt_eval_count == call.timings.prompt_eval_count
     meter.update(len(calls))
+    floor = await one_token(client, calls)
     asked = [row for row in rows if row["job_id"] in seconds]
     docsort_seconds = [row["seconds"] for row in asked]
     model_seconds = [seconds[row["job_id"]] for row in asked]
+    floor_seconds = [floor[row["job_id"]] for row in asked if row["job_id"] in floor]
     return {
         "files": len(asked),
         "calls": len(calls),
@@ -350,7 +352,28 @@ async def pure_model(settings: Settings, calls: list[Call], rows: list[dict]) ->
         "docsort": spread(docsort_seconds),
         "model": spread(model_seconds),
         "overhead_ratio": overhead_ratio(docsort_seconds, model_seconds) if asked else None,
+        "floor": spread(floor_seconds),
+        "over_floor": (  # the issue's measure: the median file against the median floor
+            percentile(docsort_seconds, 0.5) / percentile(floor_seconds, 0.5)
+            if floor_seconds
+            else None
+        ),
     }
+
+
+async def one_token(client: Any, calls: list[Call]) -> dict[str, float]:
+    """The floor: each file's first chat again with no schema and a one-token answer, so the
+    model reads the document (its prefix cached, as for docsort) and writes nothing more."""
+    seconds: dict[str, float] = {}
+    for call in calls:
+        if call.job_id in seconds:
+            continue
+        request = call.request | {"format": None, "logprobs": False, "top_logprobs": None}
+        request["options"] = dict(request.get("options") or {}, num_predict=1)
+        started = time.perf_counter()
+        await client.chat(**request)
+        seconds[call.job_id] = time.perf_counter() - started
+    return seconds
 
 
 def families(calls: list[Call], tokens: PromptTokens) -> list[dict[str, Any]]:
@@ -510,12 +533,14 @@ def show_steps(figures: dict[str, Any]) -> list[str]:
 
 
 def show_model(figures: dict[str, Any]) -> list[str]:
-    d, m = figures["docsort"], figures["model"]
+    d, m, f = figures["docsort"], figures["model"], figures["floor"]
     return [
         f"Pure model time ({figures['files']} files, {figures['calls']} chats sent again;"
         f" {figures['same_prompt_tokens_read']} read as many prompt tokens as for docsort):",
         f"  docsort, claim to verdict: median {num(d['median'])} s, p90 {num(d['p90'])} s",
         f"  the model alone:           median {num(m['median'])} s, p90 {num(m['p90'])} s",
+        f"  floor, one-token answers:  median {num(f['median'])} s, p90 {num(f['p90'])} s"
+        f" (docsort's median {num(figures['over_floor'])}x the floor's)",
         f"overhead ratio: {num(figures['overhead_ratio'])}",
     ]
 
