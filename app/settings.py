@@ -48,8 +48,8 @@ class Settings:
     keyword_hit_rate: float = 0.5
     keyword_stray_rate: float = 0.05
     # How much labelled examples count, and how sure they must be to decide without the model.
-    examples_weight: float = 0.5
-    examples_sure: float = 0.97
+    examples_weight: float = 0.75
+    examples_sure: float = 0.9999
     # What the model reads of a document, and what keywords are looked for in (its start
     # and more); approximate: 4 characters a token (app/reading/budget.py).
     text_tokens: int = 250

@@ -16,8 +16,12 @@ from litestar.testing import AsyncTestClient
 
 from app.api import create_app
 from app.errors import ModelUnavailable
+from app.prompts import Prompts
+from app.verdict.classifier import Classifier
+from app.verdict.examples import Example, Learned, Learner
+from app.verdict.keywords import Match
 
-from .conftest import BASE_URL, INBOX, FakeModel, upload
+from .conftest import BASE_URL, INBOX, ROOT, FakeModel, upload
 
 DIM = 64
 
@@ -167,14 +171,79 @@ async def test_an_example_waits_for_a_model_server_that_is_down(client, inbox, w
 # Learned verdicts ---------------------------------------------------------------------------
 
 
+def test_a_category_with_one_example_is_not_drowned_by_crowded_ones():
+    """People label what comes in: 30 invoices and 30 contracts, one receipt, receipts much
+    like invoices. A plain regression with an intercept calls every receipt an invoice (0 of
+    20 here); weighing each category the same and fitting no intercept, the one receipt
+    teaches."""
+    rng = np.random.default_rng(0)
+    kinds = rng.normal(size=(3, 16))
+    kinds[2] = 0.8 * kinds[0] + 0.6 * kinds[2]  # a receipt reads much like an invoice
+
+    def like(kind: int, count: int) -> list[np.ndarray]:
+        return [kinds[kind] + 0.6 * rng.normal(size=16) for _ in range(count)]
+
+    names = ["Invoice", "Contract", "Receipt", "none"]
+    examples = [Example(f"i{i}", "", "Invoice", v) for i, v in enumerate(like(0, 30))]
+    examples += [Example(f"c{i}", "", "Contract", v) for i, v in enumerate(like(1, 30))]
+    examples.append(Example("r0", "", "Receipt", like(2, 1)[0]))
+    anchors = [
+        Example(n, n, n, kinds[i] + 0.9 * rng.normal(size=16)) for i, n in enumerate(names[:3])
+    ]
+    learner = Learner()
+
+    def tops(kind: int) -> list[str]:
+        return [learner.learn(examples, anchors, None, v, names).top()[0] for v in like(kind, 20)]
+
+    assert tops(2).count("Receipt") >= 15
+    assert tops(0).count("Invoice") == 20  # and the crowded categories keep theirs
+
+
+async def test_two_examples_alone_in_a_classification_teach_a_third(
+    client, inbox, worker, fake_model
+):
+    """Three files of one kind are all the classification has: their mean vector is mostly
+    what they share, and centring on it whole would leave nothing to learn from."""
+    invoice = inbox["categories"][0]
+    bills = dict(list(INVOICES.items())[:2])
+    await give(client, worker, inbox["id"], invoice["id"], bills)
+    (file,) = await classify(client, worker, inbox["id"], {"bill-9.txt": INVOICES["bill-3.txt"]})
+    probabilities = file["model_verdict"]["evidence"]["examples"]["probabilities"]
+    assert max(probabilities, key=probabilities.get) == "Invoice"
+    assert probabilities["Invoice"] > 0.5
+
+
+def learned(probabilities: dict[str, float], counts: dict[str, int]) -> Learned:
+    return Learned(probabilities, sum(counts.values()), [], counts)
+
+
+def test_sure_examples_decide_alone_where_no_keyword_is_found():
+    """A document in another language carries none of the categories' keywords: weighed, its
+    confidence stays below 0.99 (the floors), yet the examples' own sureness decides; a
+    keyword that pulls elsewhere still sends it to the model."""
+    classifier = Classifier(FakeModel(), Prompts(ROOT / "prompts"))
+    categories = [{**c, "id": f"cat_{i}"} for i, c in enumerate(INBOX["categories"])]
+    sure = learned(
+        {"Invoice": 0.99995, "Contract": 0.00002, "Receipt": 0.00002, "none": 0.00001},
+        {"Invoice": 3, "Contract": 3, "Receipt": 3, "none": 0},
+    )
+    verdict = classifier._from_examples(categories, [], sure)
+    assert verdict is not None and verdict.source == "examples"
+    assert verdict.category_id == "cat_0" and verdict.confidence < 0.99
+    pulled = [Match("Contract", ("agreement", "party", "whereas"), 3)]
+    assert classifier._from_examples(categories, pulled, sure) is None
+    unsure = learned({**sure.probabilities, "Invoice": 0.9995, "none": 0.00046}, sure.counts)
+    assert classifier._from_examples(categories, [], unsure) is None
+    few = learned(sure.probabilities, {**sure.counts, "Invoice": 2})
+    assert classifier._from_examples(categories, [], few) is None
+
+
 async def test_sure_examples_decide_without_the_model(client, inbox, worker, fake_model):
     await teach(client, worker, inbox)
-    (file,) = await classify(
-        client,
-        worker,
-        inbox["id"],
-        {"new.txt": b"Rechnung Nummer 20 Betrag faellig Summe, invoice, total due"},
+    like_the_bills = (
+        b"Rechnung Nummer 20 Betrag faellig Zahlung Konto Summe netto, invoice, total due"
     )
+    (file,) = await classify(client, worker, inbox["id"], {"new.txt": like_the_bills})
     assert fake_model.calls == []  # the model was never asked
     assert file["classified_category_name"] == "Invoice"
     assert file["verdict_source"] == "examples"

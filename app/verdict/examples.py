@@ -6,9 +6,17 @@ share a large common direction, and only what is left tells kinds apart (measure
 set: from worst to best of the models tried). The classifier is a multinomial logistic
 regression, fitted on the examples and on each category's own description embedded
 (an anchor: so one category's examples already teach, against the others' descriptions).
-Its scores are sharpened (temperature 0.1), which made them calibrated on the dev set with
-2 to 8 examples a category, and every name without an example keeps a floor, so a category
-nobody has labelled yet is not ruled out by the others' examples.
+
+People label what comes in, so one category soon has twenty examples and another one: the
+fit weighs each category the same however many examples it has, and has no intercept, which
+would only learn how often each category was labelled. Fitted as a plain regression, a
+category's first examples lost to the crowded ones (on the dev set's labelling stream,
+examples-only accuracy over the second half 0.91; weighed and without intercept, 0.98; with 8
+examples a category, where nothing is crowded, 0.98 either way).
+Its scores are sharpened (temperature 0.1), which makes them calibrated on the dev set from the
+stream's first labels to 8 examples a category (ECE 0.01–0.03), and every name without an
+example keeps a floor, so a category nobody has labelled yet is not ruled out by the others'
+examples.
 """
 
 from __future__ import annotations
@@ -60,28 +68,29 @@ def unit(matrix: np.ndarray) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, c: float, steps: int = 200):
-    """Multinomial logistic regression, L2 penalty 1/c, by gradient descent: few enough
-    examples that this is milliseconds, and nothing beyond numpy."""
+    """Multinomial logistic regression without intercept, L2 penalty 1/c, each class's
+    examples weighed so that every class counts the same in the loss, by gradient descent:
+    few enough examples that this is milliseconds, and nothing beyond numpy. Every class in
+    `range(classes)` needs an example."""
     n, dim = x.shape
+    counts = np.bincount(y, minlength=classes)
+    balance = (n / (classes * np.maximum(counts, 1)))[y][:, None]
     weights = np.zeros((dim, classes))
-    bias = np.zeros(classes)
     target = np.eye(classes)[y]
-    rate = 1.0
     for _ in range(steps):
-        scores = x @ weights + bias
+        scores = x @ weights
         scores -= scores.max(axis=1, keepdims=True)
         p = np.exp(scores)
         p /= p.sum(axis=1, keepdims=True)
-        gradient = p - target
-        weights -= rate * (x.T @ gradient / n + weights / (c * n))
-        bias -= rate * gradient.mean(axis=0)
-    return weights, bias
+        gradient = (p - target) * balance
+        weights -= x.T @ gradient / n + weights / (c * n)
+    return weights
 
 
 @dataclass(frozen=True)
 class Learner:
     c: float = 10.0  # the regression's inverse penalty
-    temperature: float = 0.1  # its scores are divided by this (fitted on the dev set)
+    temperature: float = 0.1  # its scores are divided by this (calibrated on the dev set)
     floor: float = 0.02  # probability kept for a name with no example
     # The score none gets, once every category has examples and while nobody has filed a
     # file as none: a document none of the categories' scores reaches is none.
@@ -112,8 +121,8 @@ class Learner:
         v = unit(vector - centre)
         train = unit(np.stack([e.vector for e in [*examples, *anchors]]) - centre)
         y = np.array([labelled.index(e.category) for e in [*examples, *anchors]])
-        weights, bias = fit_logistic(train, y, len(labelled), self.c)
-        scores = (v @ weights + bias) / self.temperature
+        weights = fit_logistic(train, y, len(labelled), self.c)
+        scores = (v @ weights) / self.temperature
         if open_none:
             scores = np.append(scores, self.none_score)
             labelled = [*labelled, NONE]
