@@ -1,21 +1,24 @@
-"""The token loop: a grammar checked only when the model strays, and drafts verified in batches.
+"""The token loop, with the grammar checked only when the model strays.
 
 llama-cpp-python's own loop (Llama.generate) runs the grammar over the whole vocabulary
 (152k tokens for Qwen) at every step, which here cost about as much as the step itself
-(36 of 94 ms a token, measured on 2 cores), and decodes the schema's fixed tokens one by one.
-At temperature 0 neither is needed for the same answer: the most likely token is taken as
-is when the grammar allows it (the grammar masks only the tokens it refuses, so the argmax
-of the masked logits is that token), and only otherwise is the grammar applied to every
-token. Tokens that the answer very likely repeats (the schema's keys and punctuation, the
-rest of an enum value, words of the prompt) are proposed as a draft and checked in one batch,
-which reads them at prompt speed; a greedy check keeps exactly the tokens the model would
-have chosen one by one.
+(36 of 94 ms a token, measured on 2 cores). At temperature 0 that is not needed for the same
+answer: the grammar only masks the tokens it refuses, so when it allows the most likely token,
+that token is the answer's next one; only when it refuses it is the grammar applied to every
+token. Tokens are read one at a time, as llama reads them, so the answer is the same byte for
+byte (tests/test_decoding.py).
+
+Drafts were tried and left out: proposing the schema's fixed text (`", "category": "`), the
+rest of an enum value or runs of the prompt, and checking them in one batch. On these 2 cores
+a batch of k tokens costs about 60 + 40k ms against 60 ms a token alone, so a draft pays only
+when two thirds of it is kept: the schema's text saved nothing measurable and runs of the
+prompt lost 24%; and a token read in a batch gets logits that differ in their last digits,
+which changed an answer now and then.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,11 +26,6 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama, LlamaGrammar
 
-DRAFT_MAX = 8  # tokens checked at once: past this a batch costs more than it can save
-NGRAM_MAX = 3  # the longest run of recent tokens looked up in the prompt
-NGRAM_MIN = 2  # a single token of the prompt predicts too little to be worth a check
-_MARK = "\ue000"  # where the model writes a value of its own, in the answer's skeleton
-_BARE = "\ue001"  # a value written without quotes (a number, a list): its quotes go too
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.float32), ("p", np.float32)], align=True)
 
 
@@ -68,99 +66,6 @@ class GrammarCheck:
         llama_cpp.llama_sampler_apply(self._sampler, ctypes.byref(array))
 
 
-def skeleton(schema: dict[str, Any]) -> list[str]:
-    """The text an answer to `schema` writes whatever the document says: one piece per run
-    between the values the model chooses, every enum value spelled out, each in the two
-    spellings a model writes under llama.cpp's grammar (compact, and a space after `:` and
-    `,`). `{"reasoning": "` starts an answer, and `", "category": "Invoice"}` ends one."""
-
-    def instance(node: Any) -> list[Any]:
-        if not isinstance(node, dict):
-            return [_BARE]
-        if "enum" in node:
-            return list(node["enum"])
-        if "const" in node:
-            return [node["const"]]
-        if node.get("type") == "object" and isinstance(node.get("properties"), dict):
-            shapes: list[dict[str, Any]] = [{}]
-            for key, child in node["properties"].items():
-                values = instance(child)
-                shapes = [dict(shape, **{key: value}) for shape in shapes for value in values]
-            return shapes
-        return [_MARK if node.get("type") == "string" else _BARE]
-
-    pieces: list[str] = []
-    for answer in instance(schema):
-        for separators in ((",", ":"), (", ", ": ")):
-            text = json.dumps(answer, separators=separators, ensure_ascii=False)
-            text = text.replace(f'"{_BARE}"', _MARK)
-            for piece in text.split(_MARK):
-                if piece and piece not in pieces:
-                    pieces.append(piece)
-    return pieces
-
-
-class Drafter:
-    """Proposes the tokens that likely come next: the answer's skeleton when the last tokens
-    are part of it (with the end of the answer after its closing brace), else a run of the
-    prompt that followed the same tokens there."""
-
-    def __init__(self, llm: Llama, prompt: Sequence[int], schema: dict[str, Any] | None) -> None:
-        self._prompt = np.asarray(prompt, dtype=np.intc)
-        end = [llm.token_eos()]
-        self._pieces = [
-            llm.tokenize(piece.encode(), add_bos=False, special=False)
-            + (end if piece.endswith(("}", "]")) else [])
-            for piece in (skeleton(schema) if isinstance(schema, dict) else [])
-        ]
-
-    def propose(self, generated: Sequence[int]) -> list[int]:
-        if not generated:
-            starts = [piece for piece in self._pieces if piece[:1] == self._pieces[0][:1]]
-            return _common(starts)[:DRAFT_MAX] if self._pieces else []
-        from_skeleton = self._from_skeleton(generated)
-        if from_skeleton is not None:
-            return from_skeleton
-        return self._from_prompt(generated)
-
-    def _from_skeleton(self, generated: Sequence[int]) -> list[int] | None:
-        """None when the last tokens are in no piece of the skeleton; [] when they are but the
-        pieces disagree on what follows (the first token of an enum value is the model's)."""
-        for n in range(min(NGRAM_MAX, len(generated)), 0, -1):
-            tail = list(generated[-n:])
-            followers = []
-            for piece in self._pieces:
-                for start in range(len(piece) - n + 1):
-                    if piece[start : start + n] == tail:
-                        followers.append(piece[start + n :])
-            if followers:
-                return _common(followers)[:DRAFT_MAX]
-        return None
-
-    def _from_prompt(self, generated: Sequence[int]) -> list[int]:
-        text = self._prompt
-        for n in range(min(NGRAM_MAX, len(generated)), NGRAM_MIN - 1, -1):
-            tail = np.asarray(generated[-n:], dtype=np.intc)
-            windows = np.lib.stride_tricks.sliding_window_view(text[:-1], n)
-            hits = np.flatnonzero((windows == tail).all(axis=1))
-            if len(hits):
-                followers = [text[hit + n : hit + n + DRAFT_MAX].tolist() for hit in hits]
-                return _common(followers)
-        return []
-
-
-def _common(runs: list[list[int]]) -> list[int]:
-    """The longest start all `runs` share."""
-    if not runs:
-        return []
-    shared: list[int] = []
-    for column in zip(*runs, strict=False):
-        if any(token != column[0] for token in column):
-            break
-        shared.append(column[0])
-    return shared
-
-
 def common_prefix(a: np.ndarray, b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     if n == 0:
@@ -188,24 +93,16 @@ class Decoder:
         llm._requires_eval = True
         return kept
 
-    def feed(self, tokens: Sequence[int], every: bool) -> list[np.ndarray]:
-        """Evaluate `tokens` after the cache; the logits of each (`every`) or of the last."""
+    def feed(self, tokens: Sequence[int]) -> np.ndarray:
+        """Evaluate `tokens` after the cache; the logits after the last of them."""
         llm = self.llm
-        out: list[np.ndarray] = []
         for i in range(0, len(tokens), llm.n_batch):
             chunk = list(tokens[i : i + llm.n_batch])
-            llm._batch.set_batch(batch=chunk, n_past=llm.n_tokens, logits_all=every)
+            llm._batch.set_batch(batch=chunk, n_past=llm.n_tokens, logits_all=False)
             llm._ctx.decode(llm._batch)
             llm.input_ids[llm.n_tokens : llm.n_tokens + len(chunk)] = chunk
             llm.n_tokens += len(chunk)
-            rows = range(len(chunk)) if every else [len(chunk) - 1]
-            out.extend(self._logits(row) for row in rows)
-        return out if every else out[-1:]
-
-    def rewind(self, n_tokens: int) -> None:
-        """Forget the tokens from `n_tokens` on (a draft's refused part)."""
-        self.llm._ctx.kv_cache_seq_rm(-1, n_tokens, -1)
-        self.llm.n_tokens = n_tokens
+        return self._logits(len(chunk) - 1)
 
     def _logits(self, row: int) -> np.ndarray:
         pointer = llama_cpp.llama_get_logits_ith(self.llm.ctx, row)
@@ -258,32 +155,12 @@ class Chain:
 
 
 def tokens_from(
-    decoder: Decoder,
-    pending: Sequence[int],
-    choose: Greedy | Chain,
-    drafter: Drafter | None,
-    generated: list[int],
+    decoder: Decoder, pending: Sequence[int], choose: Greedy | Chain
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield each token chosen with the logits it was chosen from, until the caller stops.
-
-    `pending` is what the cache has yet to read; `generated` is the caller's list of the
-    tokens taken so far, which drafts continue. Each step reads the last chosen token with a
-    draft behind it in one batch, keeps the draft's tokens while they are what `choose`
-    picks, and rewinds the cache past the first one that is not."""
-    logits = decoder.feed(pending, every=False)[-1]
-    token = choose(logits)
+    `pending` is what the cache has yet to read of the prompt."""
+    logits = decoder.feed(pending)
     while True:
+        token = choose(logits)
         yield token, logits
-        draft = drafter.propose(generated) if drafter is not None else []
-        base = decoder.llm.n_tokens
-        rows = decoder.feed([token, *draft], every=bool(draft))
-        for index, expected in enumerate(draft):
-            chosen = choose(rows[index])
-            if chosen != expected:
-                decoder.rewind(base + 1 + index)
-                token, logits = chosen, rows[index]
-                break
-            yield chosen, rows[index]
-        else:
-            logits = rows[len(draft)]
-            token = choose(logits)
+        logits = decoder.feed([token])

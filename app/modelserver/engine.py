@@ -21,7 +21,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF
 
 from ..modelfetch import ModelSpec
-from .decoding import Chain, Decoder, Drafter, GrammarCheck, Greedy, tokens_from
+from .decoding import Chain, Decoder, GrammarCheck, Greedy, tokens_from
 from .prefixes import PrefixStates
 
 
@@ -180,14 +180,12 @@ class LoadedModel:
         grammar: LlamaGrammar | None,
         top_logprobs: int | None,
         load_ns: int,
-        schema: dict[str, Any] | None = None,
     ) -> Iterator[Piece | Finish]:
         """Sample after `tokens`, yielding text as it becomes final, then one Finish.
 
         The cache keeps the longest common start with the previous prompt, or with a saved
-        one (prefixes.py); `schema`, the JSON schema `grammar` was made from, tells which
-        tokens every answer writes (decoding.py). Logprobs are read from the raw logits of
-        each step (before penalties, grammar and temperature)."""
+        one (prefixes.py). Logprobs are read from the raw logits of each step (before
+        penalties, grammar and temperature)."""
         llm = self.llm
         room = llm.n_ctx() - len(tokens)
         if room <= 0:
@@ -203,13 +201,12 @@ class LoadedModel:
         # Like Ollama, count only the prompt tokens evaluated now, not those the cache held.
         cached = self.decoder.start(tokens)
         choose = self._chooser(sampling, grammar)
-        drafter = Drafter(llm, tokens, schema)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopFilter(sampling.stop)
         generated: list[int] = []
         reason = "length"
         first: int | None = None
-        steps = tokens_from(self.decoder, tokens[cached:], choose, drafter, generated)
+        steps = tokens_from(self.decoder, tokens[cached:], choose)
         try:
             for token, logits in steps:
                 if first is None:

@@ -23,7 +23,7 @@ KEEP = 4  # saved caches; one per kind of prompt taking turns, the oldest droppe
 MIN_GAIN = 32  # tokens: a shorter shared start is cheaper to read than to restore
 
 
-@dataclass
+@dataclass(eq=False)
 class Saved:
     tokens: np.ndarray
     data: ctypes.Array[ctypes.c_uint8]
@@ -66,5 +66,5 @@ class PrefixStates:
             return
         llm.input_ids[: len(saved.tokens)] = saved.tokens
         llm.n_tokens = len(saved.tokens)
-        self.saved.remove(saved)
+        self.saved = [s for s in self.saved if s is not saved]
         self.restored += 1

@@ -339,12 +339,11 @@ async def chat(request: Request) -> Response[Any] | Stream:
     spec = await request.app.state.host.find(body.model)
     sampling = Sampling.from_options(body.options)
     grammar = grammar_for(body.format)
-    schema = body.format if isinstance(body.format, dict) else None
     top = body.top_logprobs if body.logprobs else None
     messages = [{"role": m.role, "content": m.content or ""} for m in body.messages]
 
     def job(model: LoadedModel, load_ns: int) -> Iterator[Piece | Finish]:
-        return model.complete(model.chat_prompt(messages), sampling, grammar, top, load_ns, schema)
+        return model.complete(model.chat_prompt(messages), sampling, grammar, top, load_ns)
 
     chosen = job if messages else _load_only
     return await respond(request, spec, chosen, CHAT, body.stream is not False, body.logprobs)
@@ -356,7 +355,6 @@ async def generate(request: Request) -> Response[Any] | Stream:
     spec = await request.app.state.host.find(body.model)
     sampling = Sampling.from_options(body.options)
     grammar = grammar_for(body.format)
-    schema = body.format if isinstance(body.format, dict) else None
     top = body.top_logprobs if body.logprobs else None
     prompt = body.prompt or ""
     messages = [{"role": "system", "content": body.system}] if body.system else []
@@ -364,7 +362,7 @@ async def generate(request: Request) -> Response[Any] | Stream:
 
     def job(model: LoadedModel, load_ns: int) -> Iterator[Piece | Finish]:
         tokens = model.raw_prompt(prompt) if body.raw else model.chat_prompt(messages)
-        return model.complete(tokens, sampling, grammar, top, load_ns, schema)
+        return model.complete(tokens, sampling, grammar, top, load_ns)
 
     chosen = job if prompt else _load_only
     return await respond(request, spec, chosen, GENERATE, body.stream is not False, body.logprobs)
