@@ -332,16 +332,22 @@ async def pure_model(settings: Settings, calls: list[Call], rows: list[dict]) ->
     client = ollama.AsyncClient(host=settings.model_host, timeout=settings.model_timeout)
     seconds: dict[str, float] = {}
     same_reads = 0
+    unlike: set[str] = set()  # files whose chats read other prompt tokens than for docsort
     meter = Progress(len(calls))
     for done, call in enumerate(calls):
         meter.update(done)
         started = time.perf_counter()
         response = await client.chat(**call.request)
         seconds[call.job_id] = seconds.get(call.job_id, 0.0) + time.perf_counter() - started
-        same_reads += response.prompt_eval_count == call.timings.prompt_eval_count
+        if response.prompt_eval_count == call.timings.prompt_eval_count:
+            same_reads += 1
+        else:
+            unlike.add(call.job_id)
     meter.update(len(calls))
     floor = await one_token(client, calls)
-    asked = [row for row in rows if row["job_id"] in seconds]
+    # A file whose prefix the server had kept (its saved caches outlive `settle`) would be
+    # compared with a cold docsort read: the ratio leaves it out.
+    asked = [row for row in rows if row["job_id"] in seconds and row["job_id"] not in unlike]
     docsort_seconds = [row["seconds"] for row in asked]
     model_seconds = [seconds[row["job_id"]] for row in asked]
     floor_seconds = [floor[row["job_id"]] for row in asked if row["job_id"] in floor]
