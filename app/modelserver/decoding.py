@@ -75,8 +75,9 @@ def common_prefix(a: np.ndarray, b: Sequence[int]) -> int:
 
 
 class Decoder:
-    """Feeds tokens to llama and reads the logits of each, keeping Llama's record of what its
-    cache holds (input_ids, n_tokens) true, so that the next prompt reuses its common start."""
+    """Feeds tokens to llama and reads the logits after them, keeping Llama's record of what
+    its cache holds (input_ids, n_tokens) true, so that the next prompt reuses its common
+    start."""
 
     def __init__(self, llm: Llama) -> None:
         self.llm = llm
