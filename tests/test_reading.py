@@ -149,19 +149,23 @@ def test_pdf_budget_takes_the_first_pages_and_the_end_of_the_last(tmp_path: Path
     assert document.page_count == 10
 
 
-def test_long_pdf_reads_only_the_pages_it_needs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pages = [f"Page {n}: report {chr(97 + n % 26)}{chr(97 + n // 26)}" for n in range(500)]
-    path = make_pdf(tmp_path / "long.pdf", pages)
+@pytest.fixture
+def pages_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The numbers of the PDF pages whose text layer was read, in order."""
     get_text = pymupdf.Page.get_text
-    pages_read: list[int] = []
+    read: list[int] = []
 
     def counting_get_text(page: pymupdf.Page, *args: object, **kwargs: object) -> object:
-        pages_read.append(page.number)
+        read.append(page.number)
         return get_text(page, *args, **kwargs)
 
     monkeypatch.setattr(pymupdf.Page, "get_text", counting_get_text)
+    return read
+
+
+def test_long_pdf_reads_only_the_pages_it_needs(tmp_path: Path, pages_read: list[int]) -> None:
+    pages = [f"Page {n}: report {chr(97 + n % 26)}{chr(97 + n // 26)}" for n in range(500)]
+    path = make_pdf(tmp_path / "long.pdf", pages)
     start = time.perf_counter()
     document = read_document(path, 75)
 
@@ -678,16 +682,8 @@ def test_a_file_read_for_two_budgets_gives_each_the_text_it_had_alone(
     assert documents[0].text != documents[1].text
 
 
-def test_two_budgets_read_each_page_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_budgets_read_each_page_once(tmp_path: Path, pages_read: list[int]) -> None:
     path = write(tmp_path / "report.pdf", report_pdf_bytes())
-    get_text = pymupdf.Page.get_text
-    pages_read: list[int] = []
-
-    def counting_get_text(page: pymupdf.Page, *args: object, **kwargs: object) -> object:
-        pages_read.append(page.number)
-        return get_text(page, *args, **kwargs)
-
-    monkeypatch.setattr(pymupdf.Page, "get_text", counting_get_text)
     verdict, extraction = read_documents(path, [500, 1000])
 
     assert isinstance(verdict, Document) and isinstance(extraction, Document)

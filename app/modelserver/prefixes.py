@@ -33,18 +33,20 @@ class PrefixStates:
     def __init__(self, llm: Llama) -> None:
         self.llm = llm
         self.saved: list[Saved] = []
-        self.restored = 0
 
     def prepare(self, tokens: list[int]) -> None:
         """Make the live cache the one that shares the longest start with `tokens`."""
         llm = self.llm
         live = llm.input_ids[: llm.n_tokens]
         kept = common_prefix(live, tokens)
-        best = max(self.saved, key=lambda s: common_prefix(s.tokens, tokens), default=None)
-        gain = 0 if best is None else common_prefix(best.tokens, tokens) - kept
+        shared, best = max(
+            ((common_prefix(s.tokens, tokens), s) for s in self.saved),
+            key=lambda pair: pair[0],
+            default=(0, None),
+        )
         if len(live) - kept >= MIN_GAIN and kept < len(live) // 2:
             self._save(live.copy())
-        if best is not None and gain >= MIN_GAIN:
+        if best is not None and shared - kept >= MIN_GAIN:
             self._restore(best)
 
     def _save(self, tokens: np.ndarray) -> None:
@@ -67,4 +69,3 @@ class PrefixStates:
         llm.input_ids[: len(saved.tokens)] = saved.tokens
         llm.n_tokens = len(saved.tokens)
         self.saved = [s for s in self.saved if s is not saved]
-        self.restored += 1
