@@ -11,6 +11,7 @@ LIMIT ?=
 EXAMPLES ?=
 LEARN ?=
 SEED ?= 0
+KEEP ?=
 MODEL ?=
 PARTS ?=
 CHROMIUM := /usr/bin/chromium
@@ -23,15 +24,17 @@ run: $(DEPS)
 	$(BIN)/python -m app run
 
 # Classify a labelled folder like the API would; reports go to reports/. LIMIT=n: first n files;
-# EXAMPLES=k: k files a category given as examples first; LEARN=1: every verdict checked in turn.
+# EXAMPLES=k: k files a category given as examples first; LEARN=1: every verdict checked in turn;
+# KEEP=dir: run in a new data folder dir and keep it (every file's embedding, to study offline).
 eval: $(DEPS)
 	@$(BIN)/python -m app probe || $(MAKE) --no-print-directory $(LLAMA)
 	$(BIN)/python -m app.evaluation $(EVAL_DIR) --out reports $(if $(LIMIT),--limit $(LIMIT)) \
-		$(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(LEARN),--learn) --seed $(SEED)
+		$(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(LEARN),--learn) --seed $(SEED) \
+		$(if $(KEEP),--keep-data $(KEEP))
 
 # Where a file's seconds go (docsort's steps, the model alone, the prompt cache, throughput,
 # uploads) on a bundled server it starts; prints figures, writes reports/bench-*.json.
-# LIMIT=n: files (20); MODEL=: another model; PARTS=steps,model,prefix,throughput,upload.
+# LIMIT=n: files (20); MODEL=: another model; PARTS=steps,model,prefix,throughput,hosts,upload.
 bench: $(DEPS) $(LLAMA)
 	$(BIN)/python scripts/bench.py $(EVAL_DIR) --limit $(or $(LIMIT),20) \
 		$(if $(MODEL),--model $(MODEL)) $(if $(PARTS),--parts $(PARTS))

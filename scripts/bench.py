@@ -13,6 +13,9 @@ in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
   per file: alone, with chained extractions in between, and two classifications in turn;
   and how often a chained file is read (its verdict's job and its extraction's; 1 is once);
 - throughput: one batch's files per minute at concurrency 1 and 2;
+- hosts: the same batch's wall time on one bundled server and on two (OLLAMA_HOST naming
+  both, one job each), the cores split between the two; on one machine a second host only
+  shows that jobs spread over both and nothing is lost, not the speed a second machine adds;
 - upload: a 30 x 25 MB upload's memory growth of the API process and the latency of status
   polls, while a batch runs (scripts/bench_upload.py's server, with a worker).
 
@@ -72,7 +75,7 @@ from app.store import AsyncStore  # noqa: E402
 from app.worker import Worker  # noqa: E402
 from tests.modelserver_fixture import running_model_server  # noqa: E402
 
-PARTS = ("steps", "model", "prefix", "throughput", "upload")
+PARTS = ("steps", "model", "prefix", "throughput", "hosts", "upload")
 STEPS = ("read", "render", "embed", "learn", "model", "store")
 TOKENS = ("prompt_tokens", "prompt_read", "prompt_reused", "generated")
 # Per file: the seconds of the whole and of each step, then the model calls' own figures.
@@ -255,7 +258,7 @@ async def settle(settings: Settings) -> None:
 
 @asynccontextmanager
 async def docsort(
-    settings: Settings, model: ModelClient
+    settings: Settings, model: ModelClient | list[ModelClient]
 ) -> AsyncIterator[tuple[AsyncTestClient, Worker]]:
     """The real app in process over a fresh data folder; its worker is the caller's to run."""
     with tempfile.TemporaryDirectory(prefix="docsort-bench-") as tmp:
@@ -443,12 +446,21 @@ async def prefix(
 
 
 async def throughput(
-    settings: Settings, folder: LabelledFolder, names: list[str], concurrency: int
+    settings: Settings,
+    folder: LabelledFolder,
+    names: list[str],
+    concurrency: int,
+    models: list[ModelClient] | None = None,
 ) -> dict[str, Any]:
-    """One batch through the running worker, from the upload to its last verdict."""
+    """One batch through the running worker, from the upload to its last verdict, on
+    `models` (default: the one server of `settings`); which host did each file."""
     settings = dataclasses.replace(settings, concurrency=concurrency)
-    await settle(settings)
-    async with docsort(settings, model_client(settings)) as (client, worker):
+    models = models or [model_client(settings)]
+    recorders = {}
+    for model in models:
+        await settle(dataclasses.replace(settings, ollama_host=model.host))
+        model.client = recorders[model.host] = Recorder(model.client)
+    async with docsort(settings, models) as (client, worker):
         cls_id = await create(client, "/v1/classifications", folder.classification)
         await worker.start()
         started = time.perf_counter()
@@ -464,11 +476,33 @@ async def throughput(
         await worker.stop()
     return {
         "concurrency": concurrency,
+        "hosts": len(models),
         "files": len(names),
         "failed": view["batch"]["failed_count"],
         "seconds": seconds,
         "files_per_minute": len(names) / seconds * 60,
+        "files_by_host": files_by_host(recorders),
     }
+
+
+def files_by_host(recorders: dict[str, Recorder]) -> dict[str, int]:
+    """How many files each host classified (a file retried elsewhere counts for both)."""
+    return {
+        host: len({c.job_id for c in recorder.calls if c.kind == FILES.table})
+        for host, recorder in recorders.items()
+    }
+
+
+async def hosts(
+    settings: Settings, folder: LabelledFolder, names: list[str], pair: list[str], threads: int
+) -> list[dict[str, Any]]:
+    """The batch on the bench's server alone (all its threads), then on the two servers of
+    `pair` (`threads` each, the same cores split), one job a host."""
+    two = [model_client(dataclasses.replace(settings, ollama_host=url)) for url in pair]
+    return [
+        await throughput(settings, folder, names, 1) | {"threads_per_host": settings.model_threads},
+        await throughput(settings, folder, names, 1, two) | {"threads_per_host": threads},
+    ]
 
 
 class Poller(threading.Thread):
@@ -578,6 +612,20 @@ def show_throughput(rows: list[dict[str, Any]]) -> list[str]:
     return ["Throughput:", *table(["concurrency", "files", "failed", "s", "files/min"], body)]
 
 
+def show_hosts(rows: list[dict[str, Any]]) -> list[str]:
+    body = [
+        [str(r["hosts"]), str(r["threads_per_host"]), str(r["files"]), str(r["failed"]),
+         num(r["seconds"], 1), num(r["files_per_minute"], 1),
+         " ".join(str(n) for n in r["files_by_host"].values())]
+        for r in rows
+    ]  # fmt: skip
+    header = ["hosts", "threads each", "files", "failed", "s", "files/min", "files by host"]
+    return [
+        "One model host and two (on this one machine: the same cores, split):",
+        *table(header, body, "rrrrrrl"),
+    ]
+
+
 def show_upload(f: dict[str, Any]) -> list[str]:
     poll, during = f["poll"], f["poll_during_upload"]
     return [
@@ -618,6 +666,15 @@ async def run(
         batch = list(folder.expected)[: args.batch]
         report["throughput"] = [await throughput(settings, folder, batch, c) for c in (1, 2)]
         emit(show_throughput(report["throughput"]))
+    if "hosts" in args.parts:
+        batch = list(folder.expected)[: args.batch]
+        threads = max(1, settings.model_threads // 2)
+        with (
+            running_model_server(settings.model, ctx=settings.model_ctx, threads=threads) as a,
+            running_model_server(settings.model, ctx=settings.model_ctx, threads=threads) as b,
+        ):
+            report["hosts"] = await hosts(settings, folder, batch, [a.url, b.url], threads)
+        emit(show_hosts(report["hosts"]))
     if "upload" in args.parts:
         size = args.upload_mb * MB
         figures = await asyncio.to_thread(

@@ -138,3 +138,15 @@ async def test_concurrent_jobs_keep_their_own_traces() -> None:
     assert [c.prompt_eval_count for c in by_id["a"].calls] == [1]
     assert [c.prompt_eval_count for c in by_id["bb"].calls] == [2]
     assert by_id["a"].seconds["model"] > by_id["bb"].seconds["model"]
+
+
+def test_files_by_host_counts_each_file_once_on_every_host_that_classified_it() -> None:
+    timings = Timings(10, 0.1, 5, 0.2)
+    first, second = bench.Recorder(None), bench.Recorder(None)
+    first.calls = [
+        bench.Call({}, "f1", "files", timings),
+        bench.Call({}, "f1", "files", timings),  # a retry on the same host
+        bench.Call({}, "e1", "extraction_jobs", timings),
+    ]
+    second.calls = [bench.Call({}, "f1", "files", timings), bench.Call({}, "f2", "files", timings)]
+    assert bench.files_by_host({"a": first, "b": second}) == {"a": 1, "b": 2}

@@ -1,5 +1,6 @@
 import io
 import json
+import sqlite3
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
@@ -288,6 +289,14 @@ def test_command_prints_and_writes_the_reports(tmp_path, monkeypatch, capsys):
     assert "2 of 3 files, --limit 2" in out and "(fake server)" in out
     written = sorted(p.suffix for p in (tmp_path / "reports").iterdir())
     assert written == [".html", ".json", ".txt"]
+    kept = tmp_path / "kept"
+    assert (
+        command.main([str(path), "--out", str(tmp_path / "reports"), "--keep-data", str(kept)]) == 0
+    )
+    with sqlite3.connect(kept / "docsort.db") as db:
+        assert db.execute("SELECT count(*) FROM files").fetchone() == (3,)
+    with pytest.raises(SystemExit):  # a kept folder is never run over again
+        command.main([str(path), "--keep-data", str(kept)])
 
 
 def german_folder(path: Path, per_category: int = 8) -> Path:

@@ -1,8 +1,10 @@
 """python -m app.evaluation [DIR] [--limit N] [--examples K | --learn] [--seed S] [--out reports/]
+                          [--keep-data DIR]
 
 Picks the model server like `make run` (Ollama at OLLAMA_HOST, else the bundled one, stopped
-at the end), classifies DIR in a throwaway data folder, prints the report and writes it as
-JSON, text and HTML.
+at the end), classifies DIR in a throwaway data folder (or in --keep-data's, kept: its
+database holds every file's text embedding and verdict, to study offline), prints the report
+and writes it as JSON, text and HTML.
 """
 
 from __future__ import annotations
@@ -45,9 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         "--learn", action="store_true", help="stream the files, checking each verdict"
     )
     parser.add_argument("--seed", type=int, default=0, help="the order examples are drawn in")
+    parser.add_argument(
+        "--keep-data", type=Path, help="run in this new data folder and keep it (its database)"
+    )
     args = parser.parse_args(argv)
     if args.examples and args.learn:
         parser.error("--examples and --learn are two runs: choose one")
+    if args.keep_data and args.keep_data.exists() and any(args.keep_data.iterdir()):
+        parser.error(f"--keep-data: {args.keep_data} is not empty")
     plan = Plan(args.examples or 0, args.learn, args.seed)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now().astimezone()
     clock = time.monotonic()
     with model_server(env) as server, tempfile.TemporaryDirectory(prefix="docsort-eval-") as tmp:
-        settings = dataclasses.replace(env, data_dir=Path(tmp))
+        settings = dataclasses.replace(env, data_dir=args.keep_data or Path(tmp))
         model = ModelClient(env.model_host, env.model, env.model_timeout, env.embed_model)
         rows = asyncio.run(run_folder(folder, settings, model, plan=plan))
     meta = {
