@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 import llama_cpp
+import numpy as np
 import pytest
 
 from app.modelfetch import MODELS, default_models_dir, ensure_model
+from app.modelserver.decoding import GrammarCheck
 from app.modelserver.engine import LoadedModel, Sampling, grammar_for
 
 SCHEMA = {
@@ -91,3 +93,33 @@ def test_sampling_with_a_temperature_follows_the_seed_and_the_grammar(
     first = answer()
     assert answer() == first
     assert json.loads(first)["category"] in SCHEMA["properties"]["category"]["enum"]
+
+
+@pytest.mark.model
+def test_the_likeliest_allowed_token_is_the_one_the_whole_vocabulary_gives(
+    small_model: LoadedModel,
+) -> None:
+    """GrammarCheck.best asks the likeliest tokens one by one before it runs the grammar over
+    the vocabulary: it must pick what the vocabulary-wide mask picks, ties included, whether
+    the allowed token is among those asked or not."""
+    llm = small_model.llm
+    grammar = grammar_for({"type": "string", "enum": ["Invoice", "none"]})
+    check = GrammarCheck(llm, grammar)
+    rng = np.random.default_rng(0)
+
+    def masked(logits: np.ndarray) -> np.ndarray:
+        check._all_view["logit"] = logits
+        check._apply(check._all, len(logits))
+        return check._all_view["logit"].copy()
+
+    allowed = np.flatnonzero(np.isfinite(masked(np.zeros(llm.n_vocab(), np.float32))))
+    assert 1 < len(allowed) < 1000
+    try:
+        for case in range(40):
+            logits = rng.normal(size=llm.n_vocab()).astype(np.float32)
+            if case % 2:  # allowed tokens among the likeliest, tied, behind refused ones
+                tied = rng.choice(allowed, size=min(3, len(allowed)), replace=False)
+                logits[tied] = logits.max() - 0.25
+            assert check.best(logits) == int(np.argmax(masked(logits)))
+    finally:
+        check.close()
