@@ -6,9 +6,10 @@ in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
 - steps: the files through the real app in process, as `make eval` runs them; the worker's
   traces (app/trace.py) give each step's seconds and the server's own timings of each model
   call; medians and p90;
-- model: the very requests docsort sent, sent again in the same order straight to the server
-  with the ollama client and nothing around them; `overhead ratio: R` is docsort's seconds
-  from claim to verdict over the model's for the same files (it runs steps first);
+- model: the very requests docsort sent (chats and embeddings), sent again in the same order
+  straight to the server with the ollama client and nothing around them; `overhead ratio: R`
+  is docsort's seconds from claim to verdict over the model's for the same files (it runs
+  steps first), and beside it the same over the chats alone;
 - prefix: whether a classification's shared prompt prefix (its categories) is read once, not
   per file: alone, with chained extractions in between, and two classifications in turn;
   and how often a chained file is read (its verdict's job and its extraction's; 1 is once);
@@ -176,21 +177,31 @@ class Call:
     job_id: str
     kind: str  # the job's queue: "files" (a verdict) or "extraction_jobs"
     timings: Timings
+    route: str = "chat"  # or "embed"
 
 
 class Recorder:
-    """Stands in for a ModelClient's ollama client: passes every call on and keeps each chat,
-    so the same requests can be sent again and their prompts counted."""
+    """Stands in for a ModelClient's ollama client: passes every call on and keeps each chat
+    (`calls`), so the same requests can be sent again and their prompts counted, and every
+    request in order, embeddings too (`sent`)."""
 
     def __init__(self, client: Any):
         self.client = client
         self.calls: list[Call] = []
+        self.sent: list[Call] = []
 
     async def chat(self, **request: Any) -> Any:
         response = await self.client.chat(**request)
         job = trace.current()
         assert job is not None, "docsort chats only inside a job"
         self.calls.append(Call(request, job.job_id, job.kind, Timings.of(response)))
+        self.sent.append(self.calls[-1])
+        return response
+
+    async def embed(self, **request: Any) -> Any:
+        response = await self.client.embed(**request)
+        if job := trace.current():  # a category's description is embedded outside any job
+            self.sent.append(Call(request, job.job_id, job.kind, Timings(0, 0, 0, 0), "embed"))
         return response
 
     def __getattr__(self, name: str) -> Any:
@@ -326,41 +337,55 @@ async def steps(
         for job_id, job in runs.items()
     ]
     summary = {column: spread([row[column] for row in rows]) for column in COLUMNS}
-    return {"files": rows, "summary": summary}, recorder.calls
+    return {"files": rows, "summary": summary}, recorder.sent
 
 
-async def pure_model(settings: Settings, calls: list[Call], rows: list[dict]) -> dict[str, Any]:
-    """The same chats, in the same order, from the same cache, with nothing around them."""
+async def pure_model(settings: Settings, sent: list[Call], rows: list[dict]) -> dict[str, Any]:
+    """The same requests (chats and embeddings), in the same order, from the same cache,
+    with nothing around them. The model's time is both kinds: an embedding is a model's
+    work, not docsort's; the ratio over the chats alone is kept beside it."""
     await settle(settings)
     client = ollama.AsyncClient(host=settings.model_host, timeout=settings.model_timeout)
     seconds: dict[str, float] = {}
+    chat_seconds: dict[str, float] = {}
     same_reads = 0
     unlike: set[str] = set()  # files whose chats read other prompt tokens than for docsort
-    meter = Progress(len(calls))
-    for done, call in enumerate(calls):
+    meter = Progress(len(sent))
+    for done, call in enumerate(sent):
         meter.update(done)
         started = time.perf_counter()
-        response = await client.chat(**call.request)
-        seconds[call.job_id] = seconds.get(call.job_id, 0.0) + time.perf_counter() - started
+        if call.route == "embed":
+            await client.embed(**call.request)
+        else:
+            response = await client.chat(**call.request)
+        took = time.perf_counter() - started
+        seconds[call.job_id] = seconds.get(call.job_id, 0.0) + took
+        if call.route == "embed":
+            continue
+        chat_seconds[call.job_id] = chat_seconds.get(call.job_id, 0.0) + took
         if response.prompt_eval_count == call.timings.prompt_eval_count:
             same_reads += 1
         else:
             unlike.add(call.job_id)
-    meter.update(len(calls))
-    floor = await one_token(client, calls)
+    meter.update(len(sent))
+    chats = [call for call in sent if call.route == "chat"]
+    floor = await one_token(client, chats)
     # A file whose prefix the server had kept (its saved caches outlive `settle`) would be
     # compared with a cold docsort read: the ratio leaves it out.
-    asked = [row for row in rows if row["job_id"] in seconds and row["job_id"] not in unlike]
+    asked = [row for row in rows if row["job_id"] in chat_seconds and row["job_id"] not in unlike]
     docsort_seconds = [row["seconds"] for row in asked]
     model_seconds = [seconds[row["job_id"]] for row in asked]
+    chats_seconds = [chat_seconds[row["job_id"]] for row in asked]
     floor_seconds = [floor[row["job_id"]] for row in asked if row["job_id"] in floor]
     return {
         "files": len(asked),
-        "calls": len(calls),
+        "calls": len(chats),
+        "embeddings": len(sent) - len(chats),
         "same_prompt_tokens_read": same_reads,  # of the calls: the cache behaved as for docsort
         "docsort": spread(docsort_seconds),
         "model": spread(model_seconds),
         "overhead_ratio": overhead_ratio(docsort_seconds, model_seconds) if asked else None,
+        "overhead_ratio_chats": overhead_ratio(docsort_seconds, chats_seconds) if asked else None,
         "floor": spread(floor_seconds),
         "over_floor": (  # the issue's measure: the median file against the median floor
             percentile(docsort_seconds, 0.5) / percentile(floor_seconds, 0.5)
@@ -575,12 +600,15 @@ def show_steps(figures: dict[str, Any]) -> list[str]:
 def show_model(figures: dict[str, Any]) -> list[str]:
     d, m, f = figures["docsort"], figures["model"], figures["floor"]
     return [
-        f"Pure model time ({figures['files']} files, {figures['calls']} chats sent again;"
-        f" {figures['same_prompt_tokens_read']} read as many prompt tokens as for docsort):",
+        f"Pure model time ({figures['files']} files; {figures['calls']} chats and"
+        f" {figures['embeddings']} embeddings sent again;"
+        f" {figures['same_prompt_tokens_read']} chats read as many prompt tokens as for docsort):",
         f"  docsort, claim to verdict: median {num(d['median'])} s, p90 {num(d['p90'])} s",
         f"  the model alone:           median {num(m['median'])} s, p90 {num(m['p90'])} s",
         f"  floor, one-token answers:  median {num(f['median'])} s, p90 {num(f['p90'])} s"
         f" (docsort's median {num(figures['over_floor'])}x the floor's)",
+        f"  over the chats alone, the embeddings counted as docsort's:"
+        f" {num(figures['overhead_ratio_chats'])}",
         f"overhead ratio: {num(figures['overhead_ratio'])}",
     ]
 
@@ -652,10 +680,10 @@ async def run(
     names = list(folder.expected)[: args.limit]
     report: dict[str, Any] = {}
     if {"steps", "model"} & args.parts:
-        report["steps"], calls = await steps(settings, folder, names, tokens)
+        report["steps"], sent = await steps(settings, folder, names, tokens)
         emit(show_steps(report["steps"]))
         if "model" in args.parts:
-            report["model"] = await pure_model(settings, calls, report["steps"]["files"])
+            report["model"] = await pure_model(settings, sent, report["steps"]["files"])
             emit(show_model(report["model"]))
     if "prefix" in args.parts:
         report["prefix"], report["chained_reads"] = await prefix(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -150,3 +151,23 @@ def test_files_by_host_counts_each_file_once_on_every_host_that_classified_it() 
     ]
     second.calls = [bench.Call({}, "f1", "files", timings), bench.Call({}, "f2", "files", timings)]
     assert bench.files_by_host({"a": first, "b": second}) == {"a": 1, "b": 2}
+
+
+async def test_the_recorder_keeps_every_request_in_order_and_the_chats_apart() -> None:
+    class Server:
+        async def chat(self, **request):
+            return SimpleNamespace(
+                prompt_eval_count=3, prompt_eval_duration=0, eval_count=1, eval_duration=0
+            )
+
+        async def embed(self, **request):
+            return SimpleNamespace(embeddings=[[1.0]])
+
+    recorder = bench.Recorder(Server())
+    await recorder.embed(model="e5", input="a description")  # outside a job: not a file's
+    with Traces().job("f1", "files"):
+        await recorder.embed(model="e5", input="query: text")
+        await recorder.chat(model="qwen", messages=[])
+    assert [(c.route, c.job_id) for c in recorder.sent] == [("embed", "f1"), ("chat", "f1")]
+    assert [c.route for c in recorder.calls] == ["chat"]
+    assert recorder.sent[0].request == {"model": "e5", "input": "query: text"}
