@@ -8,9 +8,11 @@ import json
 import math
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import numpy as np
 import ollama
 import pytest
 from litestar.testing import TestClient
@@ -19,6 +21,7 @@ from llama_cpp import LlamaGrammar
 from app.modelserver import ApiError, ModelHost, Piece, Sampling, StopFilter, grammar_for
 from app.modelserver import __main__ as modelserver
 from app.modelserver.embedder import EMBED_MODELS, EmbedSpec, verify, weights_path
+from app.modelserver.engine import LoadedModel
 from tests.modelserver_fixture import ModelServer, running_model_server
 
 EMBED_MODEL = "multilingual-e5-small"
@@ -440,3 +443,21 @@ def test_prompts_taking_turns_keep_their_prefixes(
     assert first.prompt_eval_count > 500 and other.prompt_eval_count > 500
     assert again.prompt_eval_count < 40
     assert back.prompt_eval_count < 40
+
+
+def test_logprobs_are_the_log_softmax_of_the_logits_and_the_top_are_ranked() -> None:
+    """LoadedModel._logprob works on the float32 logits as they come: the same figures as a
+    float64 log-softmax, the top ranked by them, ties in token order."""
+    rng = np.random.default_rng(3)
+    raw = (rng.normal(size=5000) * 4).astype(np.float32)
+    raw[[10, 11]] = raw.max() + 1.0  # two tokens tied at the top
+    stub = SimpleNamespace(_token_logprob=lambda token, logprob: {"id": token, "lp": logprob})
+    entry = LoadedModel._logprob(stub, raw, 42, 5)
+    exact = raw.astype(np.float64)
+    exact -= exact.max() + np.log(np.exp(exact - exact.max()).sum())
+    assert entry["lp"] == pytest.approx(exact[42], abs=1e-8)
+    ids = [t["id"] for t in entry["top_logprobs"]]
+    assert ids[:2] == [10, 11]
+    assert ids == sorted(range(5000), key=lambda t: (-raw[t], t))[:5]
+    assert [t["lp"] for t in entry["top_logprobs"]] == pytest.approx(exact[ids], abs=1e-8)
+    assert LoadedModel._logprob(stub, raw, 42, 0)["top_logprobs"] == []
