@@ -6,10 +6,11 @@ in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
 - steps: the files through the real app in process, as `make eval` runs them; the worker's
   traces (app/trace.py) give each step's seconds and the server's own timings of each model
   call; medians and p90;
-- model: the very requests docsort sent (chats and embeddings), sent again in the same order
-  straight to the server with the ollama client and nothing around them; `overhead ratio: R`
-  is docsort's seconds from claim to verdict over the model's for the same files (it runs
-  steps first), and beside it the same over the chats alone;
+- model: the very requests docsort sent (chats and embeddings), each file's sent again right
+  after docsort's job, straight to the server with the ollama client and nothing around
+  them, from the cache docsort found; `overhead ratio: R` is docsort's seconds from claim to
+  verdict over the model's for the same files, and beside it the same over the chats alone;
+  the floor is each file's chat again as a one-token answer;
 - prefix: whether a classification's shared prompt prefix (its categories) is read once, not
   per file: alone, with chained extractions in between, and two classifications in turn;
   and how often a chained file is read (its verdict's job and its extraction's; 1 is once);
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -298,13 +299,20 @@ async def batch_views(
 
 
 async def run_until_done(
-    client: AsyncTestClient, worker: Worker, batches: list[tuple[str, str]], meter: Progress
+    client: AsyncTestClient,
+    worker: Worker,
+    batches: list[tuple[str, str]],
+    meter: Progress,
+    after_each: Callable[[], Awaitable[None]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Burst mode until every batch is processed and no chained work is left; their views."""
+    """Burst mode until every batch is processed and no chained work is left; their views.
+    `after_each` runs after every job, before the next is claimed."""
     while True:
         views = await batch_views(client, batches)
         meter.update(sum(v["batch"]["processed_count"] + v["batch"]["failed_count"] for v in views))
         if await worker.process_one():
+            if after_each is not None:
+                await after_each()
             continue
         if all(v["batch"]["status"] == "processed" for v in views):
             return views
@@ -315,15 +323,21 @@ async def run_until_done(
 
 
 async def steps(
-    settings: Settings, folder: LabelledFolder, names: list[str], tokens: PromptTokens
-) -> tuple[dict[str, Any], list[Call]]:
-    """Each file's steps through docsort, and the chats it sent (for the model part)."""
+    settings: Settings,
+    folder: LabelledFolder,
+    names: list[str],
+    tokens: PromptTokens,
+    paired: bool = False,
+) -> tuple[dict[str, Any], list[Call], Pairs | None]:
+    """Each file's steps through docsort, the chats it sent, and (`paired`) the same
+    requests sent again straight to the server right after each file."""
     model, recorder = recorded(settings)
     await settle(settings)
+    pairs = Pairs(settings, recorder) if paired else None
     async with docsort(settings, model) as (client, worker):
         cls_id = await create(client, "/v1/classifications", folder.classification)
         batches = [(cls_id, b) for b in await _upload(client, folder, 30, names, cls_id)]
-        views = await run_until_done(client, worker, batches, Progress(len(names)))
+        views = await run_until_done(client, worker, batches, Progress(len(names)), pairs)
     if recorder.calls:
         await check_tokens(settings.model_host, tokens, recorder.calls[0].request)
     files = {f["id"]: f for view in views for f in view["files"]}
@@ -337,51 +351,73 @@ async def steps(
         for job_id, job in runs.items()
     ]
     summary = {column: spread([row[column] for row in rows]) for column in COLUMNS}
-    return {"files": rows, "summary": summary}, recorder.sent
+    return {"files": rows, "summary": summary}, recorder.calls, pairs
 
 
-async def pure_model(settings: Settings, sent: list[Call], rows: list[dict]) -> dict[str, Any]:
-    """The same requests (chats and embeddings), in the same order, from the same cache,
-    with nothing around them. The model's time is both kinds: an embedding is a model's
-    work, not docsort's; the ratio over the chats alone is kept beside it."""
+class Pairs:
+    """The model alone, paired with docsort file by file: right after docsort's job, its
+    requests (chats and embeddings) are sent again straight to the server with nothing
+    around them, from the cache docsort found (the previous file's prompt, put back by
+    asking it again for one token). The two are timed seconds apart, since this host's
+    speed drifts by a quarter from one minute to the next. An embedding is a model's work,
+    not docsort's, so the model's time counts both kinds."""
+
+    def __init__(self, settings: Settings, recorder: Recorder) -> None:
+        self.client = ollama.AsyncClient(host=settings.model_host, timeout=settings.model_timeout)
+        self.recorder = recorder
+        self.sent = 0  # requests of the recorder's already paired
+        self.previous: Call | None = None  # the last chat paired: what docsort's cache held
+        self.seconds: dict[str, float] = {}
+        self.chat_seconds: dict[str, float] = {}
+        self.same_reads = 0
+        self.unlike: set[str] = set()  # files whose chats read other prompt tokens than docsort's
+
+    async def __call__(self) -> None:
+        new = self.recorder.sent[self.sent :]
+        self.sent = len(self.recorder.sent)
+        chats = [call for call in new if call.route == "chat"]
+        if not chats:
+            return
+        if self.previous is not None:
+            await self.client.chat(**one_token_request(self.previous))
+        for call in new:
+            started = time.perf_counter()
+            if call.route == "embed":
+                await self.client.embed(**call.request)
+            else:
+                response = await self.client.chat(**call.request)
+            took = time.perf_counter() - started
+            self.seconds[call.job_id] = self.seconds.get(call.job_id, 0.0) + took
+            if call.route == "embed":
+                continue
+            self.chat_seconds[call.job_id] = self.chat_seconds.get(call.job_id, 0.0) + took
+            if response.prompt_eval_count == call.timings.prompt_eval_count:
+                self.same_reads += 1
+            else:
+                self.unlike.add(call.job_id)
+        self.previous = chats[-1]
+
+
+async def pure_model(
+    settings: Settings, pairs: Pairs, calls: list[Call], rows: list[dict]
+) -> dict[str, Any]:
+    """docsort's seconds against the paired model's, and the floor (a pass of its own)."""
     await settle(settings)
-    client = ollama.AsyncClient(host=settings.model_host, timeout=settings.model_timeout)
-    seconds: dict[str, float] = {}
-    chat_seconds: dict[str, float] = {}
-    same_reads = 0
-    unlike: set[str] = set()  # files whose chats read other prompt tokens than for docsort
-    meter = Progress(len(sent))
-    for done, call in enumerate(sent):
-        meter.update(done)
-        started = time.perf_counter()
-        if call.route == "embed":
-            await client.embed(**call.request)
-        else:
-            response = await client.chat(**call.request)
-        took = time.perf_counter() - started
-        seconds[call.job_id] = seconds.get(call.job_id, 0.0) + took
-        if call.route == "embed":
-            continue
-        chat_seconds[call.job_id] = chat_seconds.get(call.job_id, 0.0) + took
-        if response.prompt_eval_count == call.timings.prompt_eval_count:
-            same_reads += 1
-        else:
-            unlike.add(call.job_id)
-    meter.update(len(sent))
-    chats = [call for call in sent if call.route == "chat"]
-    floor = await one_token(client, chats)
-    # A file whose prefix the server had kept (its saved caches outlive `settle`) would be
-    # compared with a cold docsort read: the ratio leaves it out.
-    asked = [row for row in rows if row["job_id"] in chat_seconds and row["job_id"] not in unlike]
+    floor = await one_token(pairs.client, calls)
+    # A file whose chats read other prompt tokens than for docsort (the first, read cold
+    # by docsort) is left out of the ratio.
+    asked = [row for row in rows if row["job_id"] in pairs.chat_seconds
+             and row["job_id"] not in pairs.unlike]  # fmt: skip
     docsort_seconds = [row["seconds"] for row in asked]
-    model_seconds = [seconds[row["job_id"]] for row in asked]
-    chats_seconds = [chat_seconds[row["job_id"]] for row in asked]
+    model_seconds = [pairs.seconds[row["job_id"]] for row in asked]
+    chats_seconds = [pairs.chat_seconds[row["job_id"]] for row in asked]
     floor_seconds = [floor[row["job_id"]] for row in asked if row["job_id"] in floor]
+    sent = pairs.recorder.sent
     return {
         "files": len(asked),
-        "calls": len(chats),
-        "embeddings": len(sent) - len(chats),
-        "same_prompt_tokens_read": same_reads,  # of the calls: the cache behaved as for docsort
+        "calls": len(calls),
+        "embeddings": sum(call.route == "embed" for call in sent),
+        "same_prompt_tokens_read": pairs.same_reads,  # of the calls: the cache was docsort's
         "docsort": spread(docsort_seconds),
         "model": spread(model_seconds),
         "overhead_ratio": overhead_ratio(docsort_seconds, model_seconds) if asked else None,
@@ -395,17 +431,23 @@ async def pure_model(settings: Settings, sent: list[Call], rows: list[dict]) -> 
     }
 
 
+def one_token_request(call: Call) -> dict[str, Any]:
+    """A chat's request with no schema and a one-token answer: the model reads the prompt
+    and writes nothing more."""
+    request = call.request | {"format": None, "logprobs": False, "top_logprobs": None}
+    request["options"] = dict(request.get("options") or {}, num_predict=1)
+    return request
+
+
 async def one_token(client: Any, calls: list[Call]) -> dict[str, float]:
-    """The floor: each file's first chat again with no schema and a one-token answer, so the
-    model reads the document (its prefix cached, as for docsort) and writes nothing more."""
+    """The floor: each file's first chat again as a one-token answer, so the model reads
+    the document (its prefix cached, as for docsort) and writes nothing more."""
     seconds: dict[str, float] = {}
     for call in calls:
         if call.job_id in seconds:
             continue
-        request = call.request | {"format": None, "logprobs": False, "top_logprobs": None}
-        request["options"] = dict(request.get("options") or {}, num_predict=1)
         started = time.perf_counter()
-        await client.chat(**request)
+        await client.chat(**one_token_request(call))
         seconds[call.job_id] = time.perf_counter() - started
     return seconds
 
@@ -601,7 +643,7 @@ def show_model(figures: dict[str, Any]) -> list[str]:
     d, m, f = figures["docsort"], figures["model"], figures["floor"]
     return [
         f"Pure model time ({figures['files']} files; {figures['calls']} chats and"
-        f" {figures['embeddings']} embeddings sent again;"
+        f" {figures['embeddings']} embeddings sent again, each file's right after docsort's;"
         f" {figures['same_prompt_tokens_read']} chats read as many prompt tokens as for docsort):",
         f"  docsort, claim to verdict: median {num(d['median'])} s, p90 {num(d['p90'])} s",
         f"  the model alone:           median {num(m['median'])} s, p90 {num(m['p90'])} s",
@@ -680,10 +722,11 @@ async def run(
     names = list(folder.expected)[: args.limit]
     report: dict[str, Any] = {}
     if {"steps", "model"} & args.parts:
-        report["steps"], sent = await steps(settings, folder, names, tokens)
+        paired = "model" in args.parts
+        report["steps"], calls, pairs = await steps(settings, folder, names, tokens, paired)
         emit(show_steps(report["steps"]))
-        if "model" in args.parts:
-            report["model"] = await pure_model(settings, sent, report["steps"]["files"])
+        if pairs is not None:
+            report["model"] = await pure_model(settings, pairs, calls, report["steps"]["files"])
             emit(show_model(report["model"]))
     if "prefix" in args.parts:
         report["prefix"], report["chained_reads"] = await prefix(

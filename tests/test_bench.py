@@ -171,3 +171,39 @@ async def test_the_recorder_keeps_every_request_in_order_and_the_chats_apart() -
     assert [(c.route, c.job_id) for c in recorder.sent] == [("embed", "f1"), ("chat", "f1")]
     assert [c.route for c in recorder.calls] == ["chat"]
     assert recorder.sent[0].request == {"model": "e5", "input": "query: text"}
+
+
+async def test_pairs_send_each_files_requests_again_from_the_cache_docsort_found() -> None:
+    asked: list[tuple[str, dict]] = []
+
+    class Server:
+        async def chat(self, **request):
+            asked.append(("chat", request))
+            read = 0 if request.get("options", {}).get("num_predict") == 1 else 5
+            return SimpleNamespace(prompt_eval_count=read)
+
+        async def embed(self, **request):
+            asked.append(("embed", request))
+
+    def chat(job_id: str, read: int) -> bench.Call:
+        request = {"messages": [job_id], "format": {"type": "object"}, "options": {"seed": 1}}
+        return bench.Call(request, job_id, "files", Timings(read, 0.1, 1, 0.1))
+
+    recorder = bench.Recorder(None)
+    pairs = bench.Pairs(SimpleNamespace(model_host="http://x", model_timeout=5), recorder)
+    pairs.client = Server()
+    embed = bench.Call({"input": "f1"}, "f1", "files", Timings(0, 0, 0, 0), "embed")
+    recorder.sent = [embed, chat("f1", 700)]
+    await pairs()
+    recorder.sent.append(chat("f2", 5))
+    await pairs()
+    await pairs()  # nothing new: nothing sent
+    assert [(route, r.get("messages"), r.get("options")) for route, r in asked] == [
+        ("embed", None, None),
+        ("chat", ["f1"], {"seed": 1}),
+        ("chat", ["f1"], {"seed": 1, "num_predict": 1}),  # f1's prompt back in the cache
+        ("chat", ["f2"], {"seed": 1}),
+    ]
+    assert asked[2][1]["format"] is None
+    assert pairs.unlike == {"f1"} and pairs.same_reads == 1
+    assert set(pairs.seconds) == {"f1", "f2"} and set(pairs.chat_seconds) == {"f1", "f2"}
