@@ -369,6 +369,7 @@ class Pairs:
         self.previous: Call | None = None  # the last chat paired: what docsort's cache held
         self.seconds: dict[str, float] = {}
         self.chat_seconds: dict[str, float] = {}
+        self.server_seconds: dict[str, float] = {}  # the server's own reading and generating
         self.same_reads = 0
         self.unlike: set[str] = set()  # files whose chats read other prompt tokens than docsort's
 
@@ -391,6 +392,12 @@ class Pairs:
             if call.route == "embed":
                 continue
             self.chat_seconds[call.job_id] = self.chat_seconds.get(call.job_id, 0.0) + took
+            timings = Timings.of(response)
+            self.server_seconds[call.job_id] = (
+                self.server_seconds.get(call.job_id, 0.0)
+                + timings.prompt_seconds
+                + timings.eval_seconds
+            )
             if response.prompt_eval_count == call.timings.prompt_eval_count:
                 self.same_reads += 1
             else:
@@ -413,6 +420,10 @@ async def pure_model(
     chats_seconds = [pairs.chat_seconds[row["job_id"]] for row in asked]
     floor_seconds = [floor[row["job_id"]] for row in asked if row["job_id"] in floor]
     sent = pairs.recorder.sent
+    server = {  # the server's own seconds reading and generating, for the same chats
+        "docsort": spread([row["reading_seconds"] + row["generating_seconds"] for row in asked]),
+        "model": spread([pairs.server_seconds[row["job_id"]] for row in asked]),
+    }
     return {
         "files": len(asked),
         "calls": len(calls),
@@ -422,6 +433,7 @@ async def pure_model(
         "model": spread(model_seconds),
         "overhead_ratio": overhead_ratio(docsort_seconds, model_seconds) if asked else None,
         "overhead_ratio_chats": overhead_ratio(docsort_seconds, chats_seconds) if asked else None,
+        "server": server,
         "floor": spread(floor_seconds),
         "over_floor": (  # the measure: the median file against the median floor
             percentile(docsort_seconds, 0.5) / percentile(floor_seconds, 0.5)
@@ -641,12 +653,15 @@ def show_steps(figures: dict[str, Any]) -> list[str]:
 
 def show_model(figures: dict[str, Any]) -> list[str]:
     d, m, f = figures["docsort"], figures["model"], figures["floor"]
+    sd, sm = figures["server"]["docsort"], figures["server"]["model"]
     return [
         f"Pure model time ({figures['files']} files; {figures['calls']} chats and"
         f" {figures['embeddings']} embeddings sent again, each file's right after docsort's;"
         f" {figures['same_prompt_tokens_read']} chats read as many prompt tokens as for docsort):",
         f"  docsort, claim to verdict: median {num(d['median'])} s, p90 {num(d['p90'])} s",
         f"  the model alone:           median {num(m['median'])} s, p90 {num(m['p90'])} s",
+        f"  the server's own reading and generating, median: {num(sd['median'])} s for"
+        f" docsort's chats, {num(sm['median'])} s for the same sent alone",
         f"  floor, one-token answers:  median {num(f['median'])} s, p90 {num(f['p90'])} s"
         f" (docsort's median {num(figures['over_floor'])}x the floor's)",
         f"  over the chats alone, the embeddings counted as docsort's:"

@@ -180,7 +180,9 @@ async def test_pairs_send_each_files_requests_again_from_the_cache_docsort_found
         async def chat(self, **request):
             asked.append(("chat", request))
             read = 0 if request.get("options", {}).get("num_predict") == 1 else 5
-            return SimpleNamespace(prompt_eval_count=read)
+            return SimpleNamespace(
+                prompt_eval_count=read, prompt_eval_duration=2e9, eval_count=1, eval_duration=1e9
+            )
 
         async def embed(self, **request):
             asked.append(("embed", request))
@@ -207,3 +209,4 @@ async def test_pairs_send_each_files_requests_again_from_the_cache_docsort_found
     assert asked[2][1]["format"] is None
     assert pairs.unlike == {"f1"} and pairs.same_reads == 1
     assert set(pairs.seconds) == {"f1", "f2"} and set(pairs.chat_seconds) == {"f1", "f2"}
+    assert pairs.server_seconds == {"f1": 3.0, "f2": 3.0}
