@@ -10,7 +10,7 @@ in parts (--parts; each prints its figures, and all go to reports/bench-*.json):
   after docsort's job, straight to the server with the ollama client and nothing around
   them, from the cache docsort found; `overhead ratio: R` is docsort's seconds from claim to
   verdict over the model's for the same files, and beside it the same over the chats alone;
-  the floor is each file's chat again as a one-token answer;
+  the floor, paired the same way, is each file's chat again as a one-token answer;
 - prefix: whether a classification's shared prompt prefix (its categories) is read once, not
   per file: alone, with chained extractions in between, and two classifications in turn;
   and how often a chained file is read (its verdict's job and its extraction's; 1 is once);
@@ -358,7 +358,8 @@ class Pairs:
     """The model alone, paired with docsort file by file: right after docsort's job, its
     requests (chats and embeddings) are sent again straight to the server with nothing
     around them, from the cache docsort found (the previous file's prompt, put back by
-    asking it again for one token). The two are timed seconds apart, since this host's
+    asking it again for one token), and then the floor: the file's first chat again as a
+    one-token answer, from that cache too. All are timed seconds apart, since this host's
     speed drifts by a quarter from one minute to the next. An embedding is a model's work,
     not docsort's, so the model's time counts both kinds."""
 
@@ -370,6 +371,7 @@ class Pairs:
         self.seconds: dict[str, float] = {}
         self.chat_seconds: dict[str, float] = {}
         self.server_seconds: dict[str, float] = {}  # the server's own reading and generating
+        self.floor: dict[str, float] = {}  # each file's first chat as a one-token answer
         self.same_reads = 0
         self.unlike: set[str] = set()  # files whose chats read other prompt tokens than docsort's
 
@@ -402,15 +404,17 @@ class Pairs:
                 self.same_reads += 1
             else:
                 self.unlike.add(call.job_id)
+        if self.previous is not None:
+            await self.client.chat(**one_token_request(self.previous))
+        started = time.perf_counter()
+        await self.client.chat(**one_token_request(chats[0]))
+        self.floor[chats[0].job_id] = time.perf_counter() - started
         self.previous = chats[-1]
 
 
-async def pure_model(
-    settings: Settings, pairs: Pairs, calls: list[Call], rows: list[dict]
-) -> dict[str, Any]:
-    """docsort's seconds against the paired model's, and the floor (a pass of its own)."""
-    await settle(settings)
-    floor = await one_token(pairs.client, calls)
+def pure_model(pairs: Pairs, calls: list[Call], rows: list[dict]) -> dict[str, Any]:
+    """docsort's seconds against the paired model's and the paired floor."""
+    floor = pairs.floor
     # A file whose chats read other prompt tokens than for docsort (the first, read cold
     # by docsort) is left out of the ratio.
     asked = [row for row in rows if row["job_id"] in pairs.chat_seconds
@@ -449,19 +453,6 @@ def one_token_request(call: Call) -> dict[str, Any]:
     request = call.request | {"format": None, "logprobs": False, "top_logprobs": None}
     request["options"] = dict(request.get("options") or {}, num_predict=1)
     return request
-
-
-async def one_token(client: Any, calls: list[Call]) -> dict[str, float]:
-    """The floor: each file's first chat again as a one-token answer, so the model reads
-    the document (its prefix cached, as for docsort) and writes nothing more."""
-    seconds: dict[str, float] = {}
-    for call in calls:
-        if call.job_id in seconds:
-            continue
-        started = time.perf_counter()
-        await client.chat(**one_token_request(call))
-        seconds[call.job_id] = time.perf_counter() - started
-    return seconds
 
 
 def families(calls: list[Call], tokens: PromptTokens) -> list[dict[str, Any]]:
@@ -741,7 +732,7 @@ async def run(
         report["steps"], calls, pairs = await steps(settings, folder, names, tokens, paired)
         emit(show_steps(report["steps"]))
         if pairs is not None:
-            report["model"] = await pure_model(settings, pairs, calls, report["steps"]["files"])
+            report["model"] = pure_model(pairs, calls, report["steps"]["files"])
             emit(show_model(report["model"]))
     if "prefix" in args.parts:
         report["prefix"], report["chained_reads"] = await prefix(

@@ -203,10 +203,14 @@ async def test_pairs_send_each_files_requests_again_from_the_cache_docsort_found
     assert [(route, r.get("messages"), r.get("options")) for route, r in asked] == [
         ("embed", None, None),
         ("chat", ["f1"], {"seed": 1}),
+        ("chat", ["f1"], {"seed": 1, "num_predict": 1}),  # f1's floor
         ("chat", ["f1"], {"seed": 1, "num_predict": 1}),  # f1's prompt back in the cache
         ("chat", ["f2"], {"seed": 1}),
+        ("chat", ["f1"], {"seed": 1, "num_predict": 1}),  # and again, for f2's floor
+        ("chat", ["f2"], {"seed": 1, "num_predict": 1}),
     ]
     assert asked[2][1]["format"] is None
     assert pairs.unlike == {"f1"} and pairs.same_reads == 1
     assert set(pairs.seconds) == {"f1", "f2"} and set(pairs.chat_seconds) == {"f1", "f2"}
     assert pairs.server_seconds == {"f1": 3.0, "f2": 3.0}
+    assert set(pairs.floor) == {"f1", "f2"}
