@@ -5,8 +5,9 @@ llama-cpp-python's own loop (Llama.generate) runs the grammar over the whole voc
 (36 of 94 ms a token, measured on 2 cores). At temperature 0 that is not needed for the same
 answer: the grammar only masks the tokens it refuses, so when it allows the most likely token,
 that token is the answer's next one; when it refuses it, the next likeliest are asked about in
-turn, and only when none of them will do is the grammar applied to every token. Tokens are read one at a time, as llama reads them, so the answer is the same byte for
-byte (tests/test_decoding.py).
+turn, and only when none of them will do is the grammar applied to every token. Tokens are
+read one at a time, as llama reads them, so the answer is the same byte for byte
+(tests/test_decoding.py).
 
 Drafts were tried and left out: proposing the schema's fixed text (`", "category": "`), the
 rest of an enum value or runs of the prompt, and checking them in one batch. On these 2 cores
