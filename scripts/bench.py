@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -368,9 +369,9 @@ class Pairs:
         self.recorder = recorder
         self.sent = 0  # requests of the recorder's already paired
         self.previous: Call | None = None  # the last chat paired: what docsort's cache held
-        self.seconds: dict[str, float] = {}
-        self.chat_seconds: dict[str, float] = {}
-        self.server_seconds: dict[str, float] = {}  # the server's own reading and generating
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.chat_seconds: defaultdict[str, float] = defaultdict(float)
+        self.server_seconds: defaultdict[str, float] = defaultdict(float)  # reading, generating
         self.floor: dict[str, float] = {}  # each file's first chat as a one-token answer
         self.same_reads = 0
         self.unlike: set[str] = set()  # files whose chats read other prompt tokens than docsort's
@@ -381,8 +382,7 @@ class Pairs:
         chats = [call for call in new if call.route == "chat"]
         if not chats:
             return
-        if self.previous is not None:
-            await self.client.chat(**one_token_request(self.previous))
+        await self._put_back()
         for call in new:
             started = time.perf_counter()
             if call.route == "embed":
@@ -390,26 +390,26 @@ class Pairs:
             else:
                 response = await self.client.chat(**call.request)
             took = time.perf_counter() - started
-            self.seconds[call.job_id] = self.seconds.get(call.job_id, 0.0) + took
+            self.seconds[call.job_id] += took
             if call.route == "embed":
                 continue
-            self.chat_seconds[call.job_id] = self.chat_seconds.get(call.job_id, 0.0) + took
+            self.chat_seconds[call.job_id] += took
             timings = Timings.of(response)
-            self.server_seconds[call.job_id] = (
-                self.server_seconds.get(call.job_id, 0.0)
-                + timings.prompt_seconds
-                + timings.eval_seconds
-            )
+            self.server_seconds[call.job_id] += timings.prompt_seconds + timings.eval_seconds
             if response.prompt_eval_count == call.timings.prompt_eval_count:
                 self.same_reads += 1
             else:
                 self.unlike.add(call.job_id)
-        if self.previous is not None:
-            await self.client.chat(**one_token_request(self.previous))
+        await self._put_back()
         started = time.perf_counter()
         await self.client.chat(**one_token_request(chats[0]))
         self.floor[chats[0].job_id] = time.perf_counter() - started
         self.previous = chats[-1]
+
+    async def _put_back(self) -> None:
+        """The cache docsort found for this file: the previous file's prompt."""
+        if self.previous is not None:
+            await self.client.chat(**one_token_request(self.previous))
 
 
 def pure_model(pairs: Pairs, calls: list[Call], rows: list[dict]) -> dict[str, Any]:
