@@ -215,7 +215,8 @@ class Worker:
         vector: np.ndarray | None,
         lane: Lane,
     ) -> Learned | None:
-        """What the classification's labelled examples say about this file."""
+        """What the classification's labelled examples, and with none yet its categories'
+        descriptions, say about this file."""
         if vector is None:
             return None
         rows = await self.store.labelled_vectors(job["classification_id"], self.embed_model)
@@ -225,8 +226,6 @@ class Worker:
             for r in rows
             if r["id"] != job["id"] and (r["label_id"] is None or r["label_id"] in names)
         ]
-        if not examples:
-            return None
         mean = await self.store.mean_vector(job["classification_id"], self.embed_model)
         anchors = [
             Example(c["id"], c["name"], c["name"], await self._anchor(c, lane))

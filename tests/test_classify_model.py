@@ -258,3 +258,42 @@ async def test_two_german_invoices_teach_docsort_a_third(settings, store, classi
     nearest = file["model_verdict"]["evidence"]["examples"]["nearest"]
     assert {n["file_id"] for n in nearest} == {e["id"] for e in examples}
     assert all(n["category"] == "Invoice" for n in nearest)
+
+
+
+POEM = "Fog\n\nThe fog comes\non little cat feet.\nIt sits looking\nover harbor and city."
+
+
+async def test_with_no_examples_the_descriptions_are_weighed(settings, store, classify_server):
+    """Before anything is taught, each category's description, embedded, is weighed with the
+    model's answer and the keywords."""
+    model = ModelClient(classify_server.url, classify_server.model, embed_model=EMBED_MODEL)
+    app = create_app(settings, store, model, run_worker=False)
+    files = {
+        "ACME-bill.pdf": pdf_bytes(INVOICE),
+        "service-agreement.pdf": pdf_bytes(CONTRACT),
+        "cafe.txt": RECEIPT.encode(),
+        "fog.txt": POEM.encode(),
+    }
+    async with AsyncTestClient(app=app, base_url=BASE_URL, timeout=120) as client:
+        inbox = (await client.post("/v1/classifications", json=SORTING)).json()["classification"]
+        batch = await upload(client, inbox["id"], files)
+        assert await app.state.worker.drain() == 4
+        view = await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")
+    verdicts = {f["file_name"]: f for f in view.json()["files"]}
+    expected = {
+        "ACME-bill.pdf": "Invoice",
+        "service-agreement.pdf": "Contract",
+        "cafe.txt": "Receipt",
+        "fog.txt": "none",
+    }
+    for name, file in verdicts.items():
+        examples = file["model_verdict"]["evidence"]["examples"]
+        assert examples["count"] == 0 and examples["nearest"] == []
+        probabilities = examples["probabilities"]
+        if expected[name] != "none":
+            assert max(probabilities, key=probabilities.get) == expected[name], probabilities
+        else:  # a handful of files centre the vectors poorly: none is not their top yet
+            assert probabilities["none"] > 0.25, probabilities
+    got = {name: f["classified_category_name"] or "none" for name, f in verdicts.items()}
+    assert got == expected, {name: f["classification_reasoning"] for name, f in verdicts.items()}

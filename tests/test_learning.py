@@ -274,11 +274,29 @@ async def test_examples_not_sure_enough_are_weighed_with_the_model(settings, sto
 
 
 async def test_each_file_is_embedded_once(client, inbox, worker, fake_model):
+    """And each category's description once while the process runs."""
     (file,) = await classify(client, worker, inbox["id"], {"a.txt": b"Invoice no. 7"})
-    assert fake_model.embedded == ["Invoice no. 7"]
+    descriptions = [f"{c['name']}: {c['description']}" for c in inbox["categories"]]
+    assert sorted(fake_model.embedded) == sorted(["Invoice no. 7", *descriptions])
     await client.post(f"/v1/classifications/{inbox['id']}/files/{file['id']}/redo")
     await worker.drain()
-    assert fake_model.embedded == ["Invoice no. 7"]
+    assert sorted(fake_model.embedded) == sorted(["Invoice no. 7", *descriptions])
+
+
+def test_with_no_examples_the_descriptions_are_weighed_and_none_beside_them():
+    rng = np.random.default_rng(1)
+    names = ["Invoice", "Contract", "Receipt", "none"]
+    kinds = rng.normal(size=(3, 16))
+    anchors = [Example(n, n, n, kinds[i]) for i, n in enumerate(names[:3])]
+    learner = Learner()
+    like_a_contract = learner.learn([], anchors, None, kinds[1] + 0.3 * rng.normal(size=16), names)
+    assert like_a_contract is not None and like_a_contract.top()[0] == "Contract"
+    assert like_a_contract.examples == 0 and like_a_contract.nearest == []
+    other = rng.normal(size=16)
+    other -= kinds.T @ np.linalg.lstsq(kinds.T, other, rcond=None)[0]  # unlike them all
+    unlike = learner.learn([], anchors, None, other, names)
+    assert unlike is not None and unlike.top()[0] == "none"
+    assert learner.learn([], anchors[:1], None, kinds[0], names) is None  # one name: nothing to weigh
 
 
 async def test_checks_are_labels_and_a_redo_takes_the_label_back(client, inbox, worker, store):

@@ -79,8 +79,10 @@ def explain(
     if chosen == answer.category:
         return f"{answer.reasoning} Keywords found: {words}." if found else answer.reasoning
     weighed = f"the keywords found ({words})"
-    if learned is not None:
+    if learned is not None and learned.examples:
         weighed += f" and {learned.examples} labelled examples"
+    elif learned is not None:
+        weighed += " and the categories' descriptions"
     return (
         f"{chosen}, not the model's {answer.category}, once {weighed} are weighed."
         f" The model: {answer.reasoning}"

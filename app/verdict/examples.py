@@ -6,6 +6,10 @@ share a large common direction, and only what is left tells kinds apart (measure
 set: from worst to best of the models tried). The classifier is a multinomial logistic
 regression, fitted on the examples and on each category's own description embedded
 (an anchor: so one category's examples already teach, against the others' descriptions).
+Before any example, the descriptions alone are weighed, with none a fixed score beside them:
+on the dev set with no examples that took accuracy from 0.817 to 0.850 and "none" precision
+from 0.19 to 0.33 (the model calls German invoices receipts, the descriptions do not), and
+every none score from 0.25 to 1.75 kept accuracy at 0.83 or more.
 
 People label what comes in, so one category soon has twenty examples and another one: the
 fit weighs each category the same however many examples it has, and has no intercept, which
@@ -95,6 +99,8 @@ class Learner:
     # The score none gets, once every category has examples and while nobody has filed a
     # file as none: a document none of the categories' scores reaches is none.
     none_score: float = 8.0
+    # The score none gets while nothing is taught and the descriptions alone are weighed.
+    untaught_none_score: float = 1.25
 
     def learn(
         self,
@@ -105,26 +111,26 @@ class Learner:
         names: list[str],
     ) -> Learned | None:
         """The examples' probabilities for `vector` over `names` (the categories and none);
-        None without an example, or when examples and anchors span fewer than two names."""
+        None when examples and anchors span fewer than two names."""
         examples = [e for e in examples if e.category in names]
         anchors = [a for a in anchors if a.category in names]
         taught = {e.category for e in examples}
         labelled = sorted(taught | {a.category for a in anchors}, key=names.index)
         # Only once every category has examples can "no category claims it" mean none: before,
-        # a document of a category nobody has taught yet would be called none.
+        # a document of a category nobody has taught yet would be called none. With no example
+        # at all, the descriptions stand alone and none gets a score of its own beside them.
         every = all(n in taught for n in names if n != NONE)
-        open_none = every and NONE in names and NONE not in labelled
-        if not examples or len(labelled) < 2:
+        open_none = (every or not examples) and NONE in names and NONE not in labelled
+        if len(labelled) < 2:
             return None
         centre = np.zeros_like(vector) if mean is None else mean
-        x = unit(np.stack([e.vector for e in examples]) - centre)
         v = unit(vector - centre)
         train = unit(np.stack([e.vector for e in [*examples, *anchors]]) - centre)
         y = np.array([labelled.index(e.category) for e in [*examples, *anchors]])
         weights = fit_logistic(train, y, len(labelled), self.c)
         scores = (v @ weights) / self.temperature
         if open_none:
-            scores = np.append(scores, self.none_score)
+            scores = np.append(scores, self.none_score if examples else self.untaught_none_score)
             labelled = [*labelled, NONE]
         p = np.exp(scores - scores.max())
         p /= p.sum()
@@ -133,7 +139,7 @@ class Learner:
         probabilities = {n: self.floor for n in missing}
         for name, value in zip(labelled, p, strict=True):
             probabilities[name] = kept * value
-        similarity = x @ v
+        similarity = train[: len(examples)] @ v
         order = np.argsort(-similarity)[:NEAREST]
         nearest = [
             Neighbour(
