@@ -260,7 +260,6 @@ async def test_two_german_invoices_teach_docsort_a_third(settings, store, classi
     assert all(n["category"] == "Invoice" for n in nearest)
 
 
-
 POEM = "Fog\n\nThe fog comes\non little cat feet.\nIt sits looking\nover harbor and city."
 
 

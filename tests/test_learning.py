@@ -296,7 +296,7 @@ def test_with_no_examples_the_descriptions_are_weighed_and_none_beside_them():
     other -= kinds.T @ np.linalg.lstsq(kinds.T, other, rcond=None)[0]  # unlike them all
     unlike = learner.learn([], anchors, None, other, names)
     assert unlike is not None and unlike.top()[0] == "none"
-    assert learner.learn([], anchors[:1], None, kinds[0], names) is None  # one name: nothing to weigh
+    assert learner.learn([], anchors[:1], None, kinds[0], names) is None  # one name alone
 
 
 async def test_checks_are_labels_and_a_redo_takes_the_label_back(client, inbox, worker, store):
