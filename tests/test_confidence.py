@@ -101,7 +101,8 @@ async def test_classifier_weighs_the_names_probabilities_not_a_number_the_model_
         async def chat_json(self, *args):
             return Reply(content, tokens)
 
-    verdict = await Classifier(Model(), Prompts(ROOT / "prompts")).classify(inbox, "text")
+    classifier = Classifier(Model(), Prompts(ROOT / "prompts"))
+    verdict = await classifier.classify(inbox, "Thank you for shopping with us today.")
     assert verdict.confidence_sources == {"logprob": pytest.approx(2 / 3)}
     assert verdict.category_id == inbox["categories"][2]["id"]
     # At 0.2 a nat per nat of the model's: Receipt 2/3, Invoice 1/3, Contract and none the

@@ -50,6 +50,20 @@ def test_a_category_with_every_keyword_absent_loses_to_none_unless_the_model_is_
     assert max(trusted, key=trusted.get) == "Invoice"
 
 
+def test_in_another_language_neither_the_model_nor_missing_keywords_count() -> None:
+    german = "Rechnung Nr. 42, Betrag 960,00 EUR"
+    model = {"Receipt": 0.999, NONE: 0.001}
+    described = {"Invoice": 0.5, "Receipt": 0.2, "Letter": 0.1, "Memo": 0.1, NONE: 0.1}
+    weighing = Weighing()
+    found = matches(german, CATEGORIES)
+    familiar = weighing.posterior(model, found, CATEGORIES, NONE, described)
+    assert max(familiar, key=familiar.get) == NONE
+    foreign = weighing.posterior(model, found, CATEGORIES, NONE, described, familiar=0.0)
+    assert max(foreign, key=foreign.get) == "Invoice"
+    assert foreign["Invoice"] / foreign[NONE] == pytest.approx((0.5 / 0.1) ** 0.75)
+    assert foreign["Letter"] == pytest.approx(foreign["Memo"])  # 3 keywords missing and 0
+
+
 def test_scores_follow_the_rates() -> None:
     weighing = Weighing(model_weight=0.0, hit_rate=0.6, stray_rate=0.2)
     p = posterior({}, "Dear Ann, yours, Bob", weighing)

@@ -113,6 +113,8 @@ async def test_a_verdict_shows_what_it_weighed(client, inbox, worker):
         "model_answer": "Invoice",
         "model_probabilities": {"Invoice": 1.0},
         "keywords_found": {"Invoice": ["invoice", "total due"]},
+        "language": "en",
+        "familiarity": 1.0,
     }
 
 

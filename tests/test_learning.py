@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from app.api import create_app
 from app.errors import ModelUnavailable
 from app.prompts import Prompts
-from app.verdict.classifier import Classifier
+from app.verdict.classifier import Classifier, Rendered
 from app.verdict.examples import Example, Learned, Learner
 from app.verdict.keywords import Match
 
@@ -218,24 +218,28 @@ def learned(probabilities: dict[str, float], counts: dict[str, int]) -> Learned:
 
 
 def test_sure_examples_decide_alone_where_no_keyword_is_found():
-    """A document in another language carries none of the categories' keywords: weighed, its
-    confidence stays below 0.99 (the floors), yet the examples' own sureness decides; a
-    keyword that pulls elsewhere still sends it to the model."""
+    """A document that carries none of the categories' keywords: weighed, its confidence
+    stays below 0.99 (the floors), yet the examples' own sureness decides; a keyword that
+    pulls elsewhere still sends it to the model."""
     classifier = Classifier(FakeModel(), Prompts(ROOT / "prompts"))
     categories = [{**c, "id": f"cat_{i}"} for i, c in enumerate(INBOX["categories"])]
     sure = learned(
         {"Invoice": 0.99995, "Contract": 0.00002, "Receipt": 0.00002, "none": 0.00001},
         {"Invoice": 3, "Contract": 3, "Receipt": 3, "none": 0},
     )
-    verdict = classifier._from_examples(categories, [], sure)
+
+    def rendered(found: list[Match]) -> Rendered:
+        return Rendered("", "", found, "en", 1.0)
+
+    verdict = classifier._from_examples(categories, rendered([]), sure)
     assert verdict is not None and verdict.source == "examples"
     assert verdict.category_id == "cat_0" and verdict.confidence < 0.99
     pulled = [Match("Contract", ("agreement", "party", "whereas"), 3)]
-    assert classifier._from_examples(categories, pulled, sure) is None
+    assert classifier._from_examples(categories, rendered(pulled), sure) is None
     unsure = learned({**sure.probabilities, "Invoice": 0.9995, "none": 0.00046}, sure.counts)
-    assert classifier._from_examples(categories, [], unsure) is None
+    assert classifier._from_examples(categories, rendered([]), unsure) is None
     few = learned(sure.probabilities, {**sure.counts, "Invoice": 2})
-    assert classifier._from_examples(categories, [], few) is None
+    assert classifier._from_examples(categories, rendered([]), few) is None
 
 
 async def test_sure_examples_decide_without_the_model(client, inbox, worker, fake_model):

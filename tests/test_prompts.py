@@ -13,8 +13,8 @@ def classification(inbox):
 
 
 def render(classification, text, prompts_dir=ROOT / "prompts"):
-    system, user, _ = Classifier(None, Prompts(prompts_dir))._render(classification, text)  # type: ignore[arg-type]
-    return system, user
+    rendered = Classifier(None, Prompts(prompts_dir))._render(classification, text)  # type: ignore[arg-type]
+    return rendered.system, rendered.user
 
 
 async def test_system_prompt_lists_every_category_and_none(classification):

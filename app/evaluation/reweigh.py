@@ -52,7 +52,10 @@ def _verdict(
         if name in totals
     ]
     learned = (evidence.get("examples") or {}).get("probabilities")
-    return weighing.verdict(model, found, categories, NONE, evidence["model_answer"], learned)
+    familiar = evidence.get("familiarity", 1.0)
+    return weighing.verdict(
+        model, found, categories, NONE, evidence["model_answer"], learned, familiar
+    )
 
 
 def score(

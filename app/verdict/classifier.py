@@ -23,7 +23,7 @@ from ..model import ModelClient
 from ..prompts import Prompts
 from ..reading import budget
 from ..trace import step
-from . import keywords
+from . import keywords, language
 from .confidence import (
     category_distribution,
     category_probability,
@@ -70,11 +70,19 @@ class Verdict:
     source: str = "model"  # or "examples": they decided alone, the model was not asked
 
 
-def explain(
-    answer: Answer, chosen: str, found: list[keywords.Match], learned: Learned | None = None
-) -> str:
+@dataclass(frozen=True)
+class Rendered:
+    system: str
+    user: str
+    found: list[keywords.Match]
+    language: str  # the document's likeliest
+    familiar: float  # how likely it is in the definitions' language
+
+
+def explain(answer: Answer, chosen: str, rendered: Rendered, learned: Learned | None = None) -> str:
     """The model's reasoning and the keywords (and examples) weighed with it; when the
     verdict is not the model's answer, that comes first."""
+    found = rendered.found
     words = "; ".join(f"{m.category}: {', '.join(m.words)}" for m in found) or "none"
     if chosen == answer.category:
         return f"{answer.reasoning} Keywords found: {words}." if found else answer.reasoning
@@ -83,8 +91,14 @@ def explain(
         weighed += f" and {learned.examples} labelled examples"
     elif learned is not None:
         weighed += " and the categories' descriptions"
+    foreign = ""
+    if rendered.familiar < 0.5:
+        foreign = (
+            f" The document reads as {rendered.language or 'another language'}, not the"
+            " categories' language: the model's answer and missing keywords count for less."
+        )
     return (
-        f"{chosen}, not the model's {answer.category}, once {weighed} are weighed."
+        f"{chosen}, not the model's {answer.category}, once {weighed} are weighed.{foreign}"
         f" The model: {answer.reasoning}"
     )
 
@@ -111,6 +125,14 @@ def examples_evidence(learned: Learned | None) -> dict[str, Any] | None:
             for n in learned.nearest
         ],
     }  # fmt: skip
+
+
+def _weighed(rendered: Rendered) -> dict[str, Any]:
+    return {
+        "keywords_found": {m.category: list(m.words) for m in rendered.found},
+        "language": rendered.language,
+        "familiarity": round(rendered.familiar, 4),
+    }
 
 
 def answer_schema(category_names: list[str]) -> dict[str, Any]:
@@ -158,20 +180,21 @@ class Classifier:
         text = strip_orders(text)
         return budget.fit(text, self.text_tokens) if self.text_tokens else text
 
-    def _render(
-        self, classification: dict[str, Any], text: str
-    ) -> tuple[str, str, list[keywords.Match]]:
-        context = {"classification": classification, "categories": classification["categories"]}
-        found = keywords.matches(strip_orders(text), classification["categories"])
+    def _render(self, classification: dict[str, Any], text: str) -> Rendered:
+        categories = classification["categories"]
+        context = {"classification": classification, "categories": categories}
+        kept = strip_orders(text)
+        found = keywords.matches(kept, categories)
         shown = self.shown(text)
-        return (
+        return Rendered(
             self.prompts.render("classify_system", **context),
             self.prompts.render("classify_user", **context, text=shown, matches=found),
             found,
+            *language.familiarity(kept, categories),
         )
 
     def _from_examples(
-        self, categories: list[dict[str, Any]], found: list[keywords.Match], learned: Learned
+        self, categories: list[dict[str, Any]], rendered: Rendered, learned: Learned
     ) -> Verdict | None:
         """The verdict of sure examples, weighed with the keywords; None when they are not
         sure enough, or the keywords pull elsewhere. How sure is the examples' own (calibrated)
@@ -181,14 +204,14 @@ class Classifier:
         if probability < self.sure or learned.counts[top] < self.sure_examples:
             return None
         chosen, confidence = self.weighing.verdict(
-            None, found, categories, NONE, top, learned.probabilities
+            None, rendered.found, categories, NONE, top, learned.probabilities, rendered.familiar
         )
         if chosen != top:
             return None
         by_name = {c["name"]: c["id"] for c in categories}
         evidence = {
             "decided_by": "examples",
-            "keywords_found": {m.category: list(m.words) for m in found},
+            **_weighed(rendered),
             "examples": examples_evidence(learned),
         }
         reasoning = like_examples(learned, chosen)
@@ -201,12 +224,12 @@ class Classifier:
         by_name = {c["name"]: c["id"] for c in categories}
         schema = answer_schema(list(by_name))
         with step("render"):
-            system, user, found = await asyncio.to_thread(self._render, classification, text)
-        if learned is not None and (verdict := self._from_examples(categories, found, learned)):
+            rendered = await asyncio.to_thread(self._render, classification, text)
+        if learned is not None and (verdict := self._from_examples(categories, rendered, learned)):
             return verdict
         problem = ""
         for attempt in range(self.retries + 1):
-            reply = await self.model.chat_json(system, user, schema, attempt)
+            reply = await self.model.chat_json(rendered.system, rendered.user, schema, attempt)
             try:
                 answer = Answer.model_validate_json(reply.content)
             except ValidationError as exc:
@@ -229,15 +252,15 @@ class Classifier:
                     sources[source] = value
             model = category_distribution(reply.tokens, names) or {answer.category: 1.0}
             chosen, confidence = self.weighing.verdict(
-                model, found, categories, NONE, answer.category,
-                learned.probabilities if learned else None,
+                model, rendered.found, categories, NONE, answer.category,
+                learned.probabilities if learned else None, rendered.familiar,
             )  # fmt: skip
-            reasoning = explain(answer, chosen, found, learned)
+            reasoning = explain(answer, chosen, rendered, learned)
             evidence = {
                 "decided_by": "model",
                 "model_answer": answer.category,
                 "model_probabilities": {n: round(p, 6) for n, p in model.items()},
-                "keywords_found": {m.category: list(m.words) for m in found},
+                **_weighed(rendered),
                 "examples": examples_evidence(learned),
             }
             return Verdict(by_name.get(chosen), confidence, reasoning, sources, evidence)

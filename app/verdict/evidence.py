@@ -16,6 +16,14 @@ verdict (its top) and the confidence (its top's probability):
   times `examples_weight`: near 1, since those probabilities are calibrated (0.75: on the dev
   set 0.75 to 1.5 made as few mistakes, and the lower kept the confidence closer to right).
   When the examples alone are sure, the model is not asked and its term is left out.
+
+The model's term and each missing keyword's count are multiplied by how likely the document
+is to be in the language the categories are defined in (app.verdict.language): a German
+invoice lacks English keywords because it is German, and the 1.5B model reads it poorly.
+On the dev set (replayed from a kept run) that took the no-examples accuracy from 0.850 to
+0.882 and "none" precision from 0.33 to 0.56: six of its eight German and French invoices
+filed right instead of one, most of them none before (the descriptions decided); weighing
+the model's term in full and only the missing keywords by it gave 0.863, and a worse ECE.
 """
 
 from __future__ import annotations
@@ -56,12 +64,14 @@ class Weighing:
         categories: list[dict[str, Any]],
         none: str,
         learned: dict[str, float] | None = None,
+        familiar: float = 1.0,
     ) -> dict[str, float]:
         """P(name) for each category name and `none`, from the model's probabilities
         (`model`, by name; missing names get FLOOR; None: the model was not asked), the
-        keywords `found` and the examples' probabilities (`learned`, by name)."""
+        keywords `found`, the examples' probabilities (`learned`, by name) and the
+        probability that the document is in the definitions' language (`familiar`)."""
         present = math.log(self.hit_rate / self.stray_rate)
-        absent = math.log((1 - self.stray_rate) / (1 - self.hit_rate))
+        absent = familiar * math.log((1 - self.stray_rate) / (1 - self.hit_rate))
         hits = {match.category: len(match.words) for match in found}
         scores = {}
         for category in categories:
@@ -69,8 +79,8 @@ class Weighing:
             total = len(category.get("keywords") or [])
             found_here = hits.get(name, 0)
             keyword_score = found_here * present - (total - found_here) * absent
-            scores[name] = self._score(model, learned, name) + keyword_score
-        scores[none] = self._score(model, learned, none)
+            scores[name] = self._score(model, learned, name, familiar) + keyword_score
+        scores[none] = self._score(model, learned, none, familiar)
         top = max(scores.values())
         weights = {name: math.exp(score - top) for name, score in scores.items()}
         total_weight = sum(weights.values())
@@ -84,19 +94,25 @@ class Weighing:
         none: str,
         answer: str,
         learned: dict[str, float] | None = None,
+        familiar: float = 1.0,
     ) -> tuple[str, float]:
         """The posterior's top name and its probability; a tie goes to `answer` (the
         model's, or the examples' when the model was not asked)."""
-        posterior = self.posterior(model, found, categories, none, learned)
+        posterior = self.posterior(model, found, categories, none, learned, familiar)
         chosen = max(posterior, key=lambda name: (posterior[name], name == answer))
         return chosen, posterior[chosen]
 
     def _score(
-        self, model: dict[str, float] | None, learned: dict[str, float] | None, name: str
+        self,
+        model: dict[str, float] | None,
+        learned: dict[str, float] | None,
+        name: str,
+        familiar: float,
     ) -> float:
         score = 0.0
         if model is not None:
-            score += self.model_weight * math.log(max(model.get(name, 0.0), FLOOR))
+            weight = familiar * self.model_weight
+            score += weight * math.log(max(model.get(name, 0.0), FLOOR))
         if learned:
             score += self.examples_weight * math.log(max(learned.get(name, 0.0), FLOOR))
         return score
