@@ -237,6 +237,8 @@ async def test_the_detail_shows_why(
     evidence = {
         "decided_by": "examples",
         "keywords_found": {"Invoice": ["invoice", "total due"]},
+        "language": "de",
+        "familiarity": 0.031,
         "examples": {
             "count": 1,
             "probabilities": {"Invoice": 0.99},
@@ -263,6 +265,7 @@ async def test_the_detail_shows_why(
     assert re.search(r'<meter[^>]*value="0.97"', detail)
     assert "Like 1 of the 1 nearest files filed as Invoice." in detail
     assert '<span class="keyword">total due</span>' in detail
+    assert re.search(r'<p id="language" [^>]*>Reads as de,.*counted\s+3%', detail, re.S)
     assert (
         f'<a href="/v1/classifications/{inbox["id"]}/categories/{cat(inbox, "Invoice")}/examples">'
         "known-invoice.txt</a>" in detail
@@ -300,6 +303,7 @@ async def test_the_detail_shows_the_chained_extraction(
     page = await client.get(f"/classifications/{inbox['id']}/review")
     assert "<th>vendor</th><td>&lt;b&gt;Acme&lt;/b&gt;</td>" in page.text
     assert "<b>Acme</b>" not in page.text
+    assert 'id="language"' not in page.text  # too short to be another language
 
 
 async def test_a_pdf_is_previewed_as_an_image(
@@ -321,7 +325,11 @@ async def test_names_and_reasoning_are_text(
 ) -> None:
     await seed(client, store, inbox["id"], [XSS_NAME])
     reasoning = "<script>alert('r')</script> it is <b>bold</b>"
-    evidence = {"keywords_found": {"<i>Invoice</i>": ["<u>bill</u>"]}}
+    evidence = {
+        "keywords_found": {"<i>Invoice</i>": ["<u>bill</u>"]},
+        "language": "<s>xx</s>",
+        "familiarity": 0.2,
+    }
     await classify(store, [(cat(inbox, "Invoice"), 0.5)], reasoning=reasoning, evidence=evidence)
     page = await client.get(f"/classifications/{inbox['id']}/review")
     assert page.status_code == 200
@@ -330,6 +338,7 @@ async def test_names_and_reasoning_are_text(
     assert "<script>alert" not in page.text and "<b>bold</b>" not in page.text
     assert "&lt;script&gt;alert(&#39;r&#39;)&lt;/script&gt;" in page.text
     assert "<i>Invoice</i>" not in page.text and "<u>bill</u>" not in page.text
+    assert "<s>xx</s>" not in page.text and "Reads as &lt;s&gt;xx&lt;/s&gt;," in page.text
     assert "text of &lt;img src=x onerror=alert(1)&gt;.txt" in page.text  # the opening text
     assert "default-src 'none'" in page.headers["content-security-policy"]
 

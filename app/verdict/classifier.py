@@ -76,7 +76,7 @@ class Rendered:
     user: str
     found: list[keywords.Match]
     language: str  # the document's likeliest
-    familiar: float  # how likely it is in the definitions' language
+    familiar: float  # 1 less the probability that it is in another language than theirs
 
 
 def explain(answer: Answer, chosen: str, rendered: Rendered, learned: Learned | None = None) -> str:
