@@ -92,7 +92,7 @@ def explain(answer: Answer, chosen: str, rendered: Rendered, learned: Learned | 
     elif learned is not None:
         weighed += " and the categories' descriptions"
     foreign = ""
-    if rendered.familiar < 0.5:
+    if language.foreign(rendered.familiar):
         foreign = (
             f" The document reads as {rendered.language or 'another language'}, not the"
             " categories' language: the model's answer and missing keywords count for less."

@@ -4,9 +4,9 @@ A category's keywords are words of the language its definitions are written in, 
 absence says nothing of a German invoice filed under English keywords; and on the dev set the
 1.5B model read documents in other languages poorly (of the 9 not in English, it named the
 right category for 1: German and French invoices were receipts to it, one-hot sure). The
-verdict weighs both by how likely the document is to be in the definitions' language
-(app.verdict.evidence); the categories' descriptions and labelled examples, embedded by a
-multilingual model, still count in full.
+verdict weighs both by the document's familiarity: 1 less the probability that it is in
+another language than the definitions' (app.verdict.evidence); the categories'
+descriptions and labelled examples, embedded by a multilingual model, still count in full.
 
 Languages are told apart by langid.py's naive Bayes over byte n-grams (the py3langid wheel,
 97 languages, its model file inside the wheel, checked against a pinned sha256): a
@@ -16,7 +16,7 @@ millisecond for a page, nothing downloaded.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 MODEL_SHA256 = "f4f4a2c3465ca1f081541037f9cac23021d68151c2f709c55ae5eedfca522963"
 SAMPLE = 3000  # characters looked at: a page tells its language
 SURE = 0.9  # definitions whose likeliest language is less likely than this tell none
+FOREIGN = 0.5  # a document less familiar than this is said to be in another language
 
 
 @cache
@@ -40,7 +41,7 @@ def ranked(text: str) -> list[tuple[str, float]]:
     return _identifier().rank(text[:SAMPLE])
 
 
-@cache
+@lru_cache(maxsize=256)  # one per classification's definitions, as edited
 def _written_in(definitions: str) -> str:
     """The definitions' language; empty when they are too short to tell (below SURE)."""
     language, probability = ranked(definitions)[0]
@@ -63,3 +64,9 @@ def familiarity(text: str, categories: list[dict[str, Any]]) -> tuple[str, float
         return "", 1.0
     language, probability = ranked(text)[0]
     return language, 1.0 if language == written_in else 1.0 - probability
+
+
+def foreign(familiar: float) -> bool:
+    """Whether a verdict should say the document is in another language than its
+    categories'."""
+    return familiar < FOREIGN

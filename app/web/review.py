@@ -34,6 +34,7 @@ from ..reading.sniff import sniff
 from ..settings import Settings
 from ..store import AsyncStore
 from ..store.review import NONE, STATUSES, ReviewFilters
+from ..verdict import language
 from ..worker import Worker
 from . import preview
 
@@ -120,6 +121,7 @@ class Detail:
     preview: str | None  # "image", "text" or None
     text: str | None = None
     text_error: str | None = None
+    foreign: bool = False  # its verdict weighed it as in another language than its categories'
 
 
 class ReviewPages(Controller):
@@ -309,17 +311,20 @@ async def _detail(
         labelled = known.get(item["file_id"])
         item["url"] = _labelled_url(cls_id, labelled)
         item["file_name"] = labelled["file_name"] if labelled else item["file_name"]
+    detail = partial(
+        Detail, view, nearest, foreign=language.foreign(evidence.get("familiarity", 1.0))
+    )
     source = settings.uploads_dir / row["batch_id"] / row["id"]
     kind = await asyncio.to_thread(_kind, row, source)
     if preview.previewable(kind):
-        return Detail(view, nearest, "image")
+        return detail("image")
     if kind is None:
-        return Detail(view, nearest, None)
+        return detail(None)
     try:
         text = await asyncio.to_thread(preview.opening_text, source)
     except (UnreadableFile, OSError) as exc:
-        return Detail(view, nearest, "text", text_error=str(exc))
-    return Detail(view, nearest, "text", text=text)
+        return detail("text", text_error=str(exc))
+    return detail("text", text=text)
 
 
 def _labelled_url(cls_id: str, row: dict[str, Any] | None) -> str | None:
