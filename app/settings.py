@@ -54,6 +54,7 @@ class Settings:
     # and more); approximate: 4 characters a token (app/reading/budget.py).
     text_tokens: int = 250
     keyword_text_tokens: int = 500
+    embed_tokens: int = 250  # what is embedded for the examples to learn from
     max_files: int = 30
     max_file_bytes: int = 25 * MB
     extract_tokens: int = 1000  # the text an extraction reads; more than a verdict needs
@@ -66,10 +67,11 @@ class Settings:
     def __post_init__(self) -> None:
         # Bad settings fail here, before a model server starts.
         _ = self.weighing, self.model_hosts
-        if min(self.text_tokens, self.keyword_text_tokens) < 1:
+        if min(self.text_tokens, self.keyword_text_tokens, self.embed_tokens) < 1:
             raise ValueError(
-                "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS must be at least 1"
-                f" (got {self.text_tokens} and {self.keyword_text_tokens})"
+                "DOCSORT_TEXT_TOKENS, DOCSORT_KEYWORD_TEXT_TOKENS and DOCSORT_EMBED_TOKENS"
+                f" must be at least 1 (got {self.text_tokens}, {self.keyword_text_tokens}"
+                f" and {self.embed_tokens})"
             )
 
     @classmethod
@@ -102,6 +104,7 @@ class Settings:
             keyword_text_tokens=int(
                 _env("DOCSORT_KEYWORD_TEXT_TOKENS", str(d.keyword_text_tokens))
             ),
+            embed_tokens=int(_env("DOCSORT_EMBED_TOKENS", str(d.embed_tokens))),
             max_files=int(_env("DOCSORT_MAX_FILES", str(d.max_files))),
             max_file_bytes=int(_env("DOCSORT_MAX_FILE_MB", str(d.max_file_bytes // MB))) * MB,
             extract_tokens=int(_env("DOCSORT_EXTRACT_TEXT_TOKENS", str(d.extract_tokens))),
@@ -139,7 +142,7 @@ class Settings:
     @property
     def read_tokens(self) -> int:
         """How much of a document the worker reads to classify it."""
-        return max(self.text_tokens, self.keyword_text_tokens)
+        return max(self.text_tokens, self.keyword_text_tokens, self.embed_tokens)
 
     @property
     def weighing(self) -> Weighing:

@@ -205,8 +205,8 @@ class Worker:
         vector = await self.store.get_embedding(file_id, self.embed_model)
         if vector is not None:
             return vector, False
-        shown = await asyncio.to_thread(lane.classifier.shown, text)
-        return np.asarray(await lane.model.embed(shown), dtype=np.float32), True
+        part = await asyncio.to_thread(lane.classifier.embedded, text)
+        return np.asarray(await lane.model.embed(part), dtype=np.float32), True
 
     async def _learned(
         self,

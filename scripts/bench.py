@@ -802,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit(),
         "prompts_hash": fingerprint(*env.prompts_dir.glob("*.j2")),
         "text_tokens": env.text_tokens,
+        "embed_tokens": env.embed_tokens,
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg(),
         "started": started.isoformat(timespec="seconds"),

@@ -141,7 +141,7 @@ def test_text_report_has_every_section(report):
     for part in [
         "fake-model",
         "prompts 0123456789ab",
-        "text budget 500 tokens (keywords 1000)",
+        "text budget 500 tokens (keywords 1000, embedded 500)",
         "accuracy  0.500  (2/4)",
         "macro-F1",
         "Per category",

@@ -130,11 +130,21 @@ async def test_keywords_are_found_beyond_the_part_of_the_text_the_model_sees(inb
     assert verdict.evidence["keywords_found"] == {"Contract": ["party", "whereas"]}
 
 
+def test_the_examples_learn_from_a_budget_of_their_own() -> None:
+    text = "Dear Ann,\n" + " ".join(f"word{i}" for i in range(200)) + "\nBye."
+    prompts = Prompts(ROOT / "prompts")
+    both = Classifier(None, prompts, text_tokens=20, embed_tokens=80)  # type: ignore[arg-type]
+    assert len(both.shown(text)) < len(both.embedded(text)) < len(text)
+    assert both.embedded(text).startswith("Dear Ann") and both.embedded(text).endswith("Bye.")
+    alone = Classifier(None, prompts, text_tokens=20)  # type: ignore[arg-type]
+    assert alone.embedded(text) == alone.shown(text)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
         ("DOCSORT_KEYWORD_HIT_RATE", "0.05", "a setting is wrong: keyword rates need"),
-        ("DOCSORT_TEXT_TOKENS", "0", "DOCSORT_TEXT_TOKENS and DOCSORT_KEYWORD_TEXT_TOKENS"),
+        ("DOCSORT_EMBED_TOKENS", "0", "DOCSORT_KEYWORD_TEXT_TOKENS and DOCSORT_EMBED_TOKENS"),
     ],
 )
 def test_a_wrong_setting_stops_the_cli_before_anything_starts(

@@ -140,6 +140,7 @@ def create_app(
                 settings.answer_retries,
                 settings.weighing,
                 settings.text_tokens,
+                settings.embed_tokens,
                 sure=settings.examples_sure,
             ),
             Extractor(model, prompts, settings.answer_retries),

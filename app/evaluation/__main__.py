@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "classification_hash": fingerprint(args.folder / "classification.json"),
         "text_tokens": env.text_tokens,
         "keyword_text_tokens": env.keyword_text_tokens,
+        "embed_tokens": env.embed_tokens,
         "answer_retries": env.answer_retries,
         "embed_model": env.embed_model,
         "examples": plan.examples,

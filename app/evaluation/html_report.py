@@ -200,7 +200,8 @@ def render_html(report: dict) -> str:
         f'<p class="meta">{report["files"]} of {m["labelled"]} labelled files · model'
         f" {escape(m['model'])} at {escape(m['host'])} ({escape(m['server'])}) · prompts"
         f" {m['prompts_hash']} · classification {m['classification_hash']} · text budget"
-        f" {m['text_tokens']} tokens (keywords {m['keyword_text_tokens']}) · started"
+        f" {m['text_tokens']} tokens (keywords {m['keyword_text_tokens']}, embedded"
+        f" {m.get('embed_tokens', m['text_tokens'])}) · started"
         f" {escape(m['started'])}, took {m['wall_seconds']:.0f} s</p>",
         f"<p>Accuracy <b>{_num(report['accuracy'])}</b> ({report['right']}/{report['files']})"
         f" · macro-F1 <b>{_num(report['macro_f1'])}</b> · seconds per file: median"

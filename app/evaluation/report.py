@@ -137,7 +137,8 @@ def _header(report: dict) -> list[str]:
         f"docsort eval of {m['folder']}: {report['files']} of {m['labelled']} files{limit}{plan}",
         f"model {m['model']} at {m['host']} ({m['server']})",
         f"prompts {m['prompts_hash']}, classification {m['classification_hash']},"
-        f" text budget {m['text_tokens']} tokens (keywords {m['keyword_text_tokens']}),"
+        f" text budget {m['text_tokens']} tokens (keywords {m['keyword_text_tokens']},"
+        f" embedded {m.get('embed_tokens', m['text_tokens'])}),"
         f" answer retries {m['answer_retries']}",
         f"started {m['started']}, took {m['wall_seconds']:.0f} s",
     ]

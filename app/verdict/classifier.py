@@ -154,6 +154,7 @@ class Classifier:
         retries: int = 2,
         weighing: Weighing | None = None,
         text_tokens: int | None = None,
+        embed_tokens: int | None = None,
         learner: Learner | None = None,
         sure: float = 0.9999,
         sure_examples: int = 3,
@@ -163,6 +164,7 @@ class Classifier:
         self.retries = retries
         self.weighing = weighing or Weighing()
         self.text_tokens = text_tokens  # None: the model sees all the text it is given
+        self.embed_tokens = embed_tokens  # None: what the model sees is embedded
         self.learner = learner or Learner()
         # The examples alone decide, and the model is not asked, when they give a name this
         # much probability (above 1: never) and that name has `sure_examples` examples: a
@@ -174,11 +176,18 @@ class Classifier:
         self.sure_examples = sure_examples
 
     def shown(self, text: str) -> str:
-        """The part of a document the model reads, orders dropped. It is also what is
-        embedded: on the dev set the examples learned as well from it as from twice as much,
-        and embedding it takes half the time."""
+        """The part of a document the model reads, orders dropped."""
         text = strip_orders(text)
         return budget.fit(text, self.text_tokens) if self.text_tokens else text
+
+    def embedded(self, text: str) -> str:
+        """The part of a document the examples learn from. A budget of its own: the model
+        pays for every token it reads, embedding a few more costs little, and on the dev set
+        the examples learned worse from 180 tokens than from 250 (9.2 corrections per 100
+        against 8.5) while they learned as well from 250 as from 500."""
+        if self.embed_tokens is None:
+            return self.shown(text)
+        return budget.fit(strip_orders(text), self.embed_tokens)
 
     def _render(self, classification: dict[str, Any], text: str) -> Rendered:
         categories = classification["categories"]
