@@ -52,7 +52,7 @@ class Settings:
     examples_sure: float = 0.9999
     # What the model reads of a document, and what keywords are looked for in (its start
     # and more); approximate: 4 characters a token (app/reading/budget.py).
-    text_tokens: int = 250
+    text_tokens: int = 180
     keyword_text_tokens: int = 500
     embed_tokens: int = 250  # what is embedded for the examples to learn from
     max_files: int = 30
