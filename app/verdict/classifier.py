@@ -182,9 +182,10 @@ class Classifier:
 
     def embedded(self, text: str) -> str:
         """The part of a document the examples learn from. A budget of its own: the model
-        pays for every token it reads, embedding a few more costs little, and on the dev set
-        the examples learned worse from 180 tokens than from 250 (9.2 corrections per 100
-        against 8.5) while they learned as well from 250 as from 500."""
+        pays for every token it reads, embedding a few more costs little. Replayed over ten
+        learning orders of the dev set, examples embedded from 250 tokens decided alone a
+        little more often than from 180 (64% of the second half against 62%) and as well as
+        from 500."""
         if self.embed_tokens is None:
             return self.shown(text)
         return budget.fit(strip_orders(text), self.embed_tokens)
