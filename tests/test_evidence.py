@@ -144,6 +144,7 @@ def test_the_examples_learn_from_a_budget_of_their_own() -> None:
     ("name", "value", "message"),
     [
         ("DOCSORT_KEYWORD_HIT_RATE", "0.05", "a setting is wrong: keyword rates need"),
+        ("DOCSORT_TEXT_TOKENS", "0", "DOCSORT_TEXT_TOKENS, DOCSORT_KEYWORD_TEXT_TOKENS and"),
         ("DOCSORT_EMBED_TOKENS", "0", "DOCSORT_KEYWORD_TEXT_TOKENS and DOCSORT_EMBED_TOKENS"),
     ],
 )
