@@ -5,7 +5,7 @@ import pytest
 
 from app.cli import main
 from app.prompts import Prompts
-from app.verdict.classifier import NONE, Classifier
+from app.verdict.classifier import NONE, Answer, Classifier, Rendered, explain
 from app.verdict.evidence import Weighing
 from app.verdict.keywords import matches
 
@@ -106,6 +106,16 @@ async def test_the_classifier_says_when_the_keywords_outweigh_the_model(inbox) -
     assert verdict.reasoning == (
         "Invoice, not the model's Receipt, once the keywords found (Invoice: invoice, bill to,"
         " total due) are weighed. The model: It says so."
+    )
+
+
+def test_a_verdict_without_keywords_says_none_were_found_and_names_the_language() -> None:
+    rendered = Rendered("", "", found=[], language="de", familiar=0.03)
+    reasoning = explain(Answer(reasoning="A shop receipt.", category="Receipt"), "none", rendered)
+    assert reasoning == (
+        "none, not the model's Receipt, once the model's probabilities are weighed; no keywords"
+        " were found. The document reads as German, not the categories' language: the model's"
+        " answer and missing keywords count for less. The model: A shop receipt."
     )
 
 

@@ -42,6 +42,12 @@ def test_definitions_too_short_to_tell_their_language_make_everything_familiar()
     assert familiarity(GERMAN, terse) == ("", 1.0)
 
 
+def test_a_language_is_shown_by_its_name_where_it_has_one() -> None:
+    assert language.name("de") == "German"
+    assert language.name("eo") == "eo"  # no name here: its code
+    assert language.name("") == "another language"
+
+
 def test_a_model_file_other_than_the_pinned_one_is_refused(monkeypatch, tmp_path) -> None:
     (tmp_path / language.MODEL_FILE).parent.mkdir(parents=True)
     (tmp_path / language.MODEL_FILE).write_bytes(b"not the model")

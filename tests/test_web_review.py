@@ -265,7 +265,7 @@ async def test_the_detail_shows_why(
     assert re.search(r'<meter[^>]*value="0.97"', detail)
     assert "Like 1 of the 1 nearest files filed as Invoice." in detail
     assert '<span class="keyword">total due</span>' in detail
-    assert re.search(r'<p id="language" [^>]*>Reads as de,.*counted\s+3%', detail, re.S)
+    assert re.search(r'<p id="language" [^>]*>Reads as German,.*counted\s+3%', detail, re.S)
     assert (
         f'<a href="/v1/classifications/{inbox["id"]}/categories/{cat(inbox, "Invoice")}/examples">'
         "known-invoice.txt</a>" in detail

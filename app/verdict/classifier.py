@@ -83,22 +83,24 @@ def explain(answer: Answer, chosen: str, rendered: Rendered, learned: Learned | 
     """The model's reasoning and the keywords (and examples) weighed with it; when the
     verdict is not the model's answer, that comes first."""
     found = rendered.found
-    words = "; ".join(f"{m.category}: {', '.join(m.words)}" for m in found) or "none"
+    words = "; ".join(f"{m.category}: {', '.join(m.words)}" for m in found)
     if chosen == answer.category:
         return f"{answer.reasoning} Keywords found: {words}." if found else answer.reasoning
-    weighed = f"the keywords found ({words})"
+    weighed = [f"the keywords found ({words})"] if found else []
     if learned is not None and learned.examples:
-        weighed += f" and {learned.examples} labelled examples"
+        weighed.append(f"{learned.examples} labelled examples")
     elif learned is not None:
-        weighed += " and the categories' descriptions"
+        weighed.append("the categories' descriptions")
+    why = " and ".join(weighed) or "the model's probabilities"
+    missing = "" if found else "; no keywords were found"
     foreign = ""
     if language.foreign(rendered.familiar):
         foreign = (
-            f" The document reads as {rendered.language or 'another language'}, not the"
+            f" The document reads as {language.name(rendered.language)}, not the"
             " categories' language: the model's answer and missing keywords count for less."
         )
     return (
-        f"{chosen}, not the model's {answer.category}, once {weighed} are weighed.{foreign}"
+        f"{chosen}, not the model's {answer.category}, once {why} are weighed{missing}.{foreign}"
         f" The model: {answer.reasoning}"
     )
 

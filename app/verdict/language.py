@@ -26,6 +26,18 @@ MODEL_SHA256 = "f4f4a2c3465ca1f081541037f9cac23021d68151c2f709c55ae5eedfca522963
 SAMPLE = 3000  # characters looked at: a page tells its language
 SURE = 0.9  # definitions whose likeliest language is less likely than this tell none
 FOREIGN = 0.5  # a document less familiar than this is said to be in another language
+# What a person reads instead of langid's ISO 639-1 code, for the languages documents mostly
+# come in; any other is shown by its code.
+NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish",
+    "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian",
+    "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian",
+    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "lt": "Lithuanian", "lv": "Latvian", "nb": "Norwegian", "nl": "Dutch", "no": "Norwegian",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
+    "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tr": "Turkish",
+    "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
+}  # fmt: skip
 
 
 @cache
@@ -64,6 +76,12 @@ def familiarity(text: str, categories: list[dict[str, Any]]) -> tuple[str, float
         return "", 1.0
     language, probability = ranked(text)[0]
     return language, 1.0 if language == written_in else 1.0 - probability
+
+
+def name(code: str) -> str:
+    """The language's English name, its code when it has none here, "another language" when
+    it could not be told."""
+    return NAMES.get(code, code) or "another language"
 
 
 def foreign(familiar: float) -> bool:

@@ -122,6 +122,7 @@ class Detail:
     text: str | None = None
     text_error: str | None = None
     foreign: bool = False  # its verdict weighed it as in another language than its categories'
+    language: str = ""  # the name of the language it reads as
 
 
 class ReviewPages(Controller):
@@ -312,7 +313,11 @@ async def _detail(
         item["url"] = _labelled_url(cls_id, labelled)
         item["file_name"] = labelled["file_name"] if labelled else item["file_name"]
     detail = partial(
-        Detail, view, nearest, foreign=language.foreign(evidence.get("familiarity", 1.0))
+        Detail,
+        view,
+        nearest,
+        foreign=language.foreign(evidence.get("familiarity", 1.0)),
+        language=language.name(evidence.get("language", "")),
     )
     source = settings.uploads_dir / row["batch_id"] / row["id"]
     kind = await asyncio.to_thread(_kind, row, source)
