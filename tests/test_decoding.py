@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from app.modelfetch import MODELS, default_models_dir, ensure_model
-from app.modelserver.decoding import GrammarCheck
+from app.modelserver.decoding import Decoder, GrammarCheck
 from app.modelserver.engine import LoadedModel, Sampling, grammar_for
+from app.modelserver.forced import Forced
 
 SCHEMA = {
     "type": "object",
@@ -75,6 +76,40 @@ def test_the_grammar_checked_only_when_needed_answers_as_llama_does(
     byte: the lazy grammar check changes nothing."""
     tokens = prompt(small_model, document)
     assert docsort_answer(small_model, tokens) == llama_answer(small_model, tokens, SCHEMA)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_the_end_the_schema_forces_is_not_generated_and_the_answer_stays_the_models(
+    small_model: LoadedModel, document: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the category's first tokens leave one name, the rest is written without the
+    model: the answer llama's own loop gives (but for the spaces it leaves out), in fewer
+    steps, the written tokens with logprob 0."""
+    tokens = prompt(small_model, document)
+    steps: list[int] = []
+    feed = Decoder.feed
+
+    def counted(self: Decoder, tokens: list[int]) -> np.ndarray:
+        steps.append(len(tokens))
+        return feed(self, tokens)
+
+    monkeypatch.setattr(Decoder, "feed", counted)
+    plain = docsort_answer(small_model, tokens)
+    plain_steps, steps[:] = len(steps), []
+    small_model.llm.reset()
+    sampling = Sampling(temperature=0, repeat_penalty=1.0, num_predict=120)
+    forced = Forced.of(SCHEMA)
+    *pieces, finish = small_model.complete(tokens, sampling, grammar_for(SCHEMA), 3, 0, forced)
+    answer = "".join(p.text for p in pieces)
+    assert json.loads(answer) == json.loads(plain) == json.loads(plain.strip())
+    assert answer.endswith('"}') and finish.reason == "stop"
+    assert len(steps) <= plain_steps - 2  # the end of the answer at least, and the stop
+    written = [lp for p in pieces for lp in p.logprobs][-len(finish.context) + len(tokens) :]
+    assert written[-1]["token"].endswith("}") and written[-1]["logprob"] == 0.0
+    assert written[-1]["top_logprobs"] == [
+        {k: written[-1][k] for k in ("token", "logprob", "bytes")}
+    ]
 
 
 @pytest.mark.model

@@ -22,6 +22,7 @@ from app.modelserver import ApiError, ModelHost, Piece, Sampling, StopFilter, gr
 from app.modelserver import __main__ as modelserver
 from app.modelserver.embedder import EMBED_MODELS, EmbedSpec, verify, weights_path
 from app.modelserver.engine import LoadedModel
+from app.modelserver.forced import Forced
 from tests.modelserver_fixture import ModelServer, running_model_server
 
 EMBED_MODEL = "multilingual-e5-small"
@@ -79,6 +80,57 @@ def test_grammar_for_formats() -> None:
     assert isinstance(grammar_for({"type": "object", "properties": {}}), LlamaGrammar)
     with pytest.raises(ApiError):
         grammar_for("xml")
+
+
+VERDICT = {
+    "type": "object",
+    "properties": {
+        "reasoning": {"type": "string", "maxLength": 150},
+        "category": {"type": "string", "enum": ["Scientific paper", "Receipt", "Resume", "none"]},
+    },
+    "required": ["reasoning", "category"],
+}
+
+
+def test_forced_end_is_the_last_property_enum() -> None:
+    assert Forced.of(VERDICT) == Forced(
+        "category", ("Scientific paper", "Receipt", "Resume", "none")
+    )
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        None,
+        "json",
+        {"type": "array"},
+        {"type": "object", "properties": {}},
+        # an optional property may come first or not at all: nothing is forced
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+        {"type": "object", "properties": {"a": True}, "required": ["a"]},
+        {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        {
+            "type": "object",
+            "properties": {"a": {"type": "string", "enum": ['Say "hi"', "no"]}},
+            "required": ["a"],
+        },
+    ],
+)
+def test_nothing_is_forced_where_the_model_has_a_say(fmt: Any) -> None:
+    assert Forced.of(fmt) is None
+
+
+def test_forced_tail_once_one_value_is_left() -> None:
+    forced = Forced.of(VERDICT)
+    assert forced is not None
+    answer = '{"reasoning": "A receipt from a \\"category\\": \\"Re shop.", "category": "'
+    assert forced.tail(answer) is None  # nothing chosen yet
+    assert forced.tail(answer + "Re") is None  # Receipt or Resume
+    assert forced.tail(answer + "Rec") == 'eipt"}'
+    assert forced.tail(answer + "Scientific") == ' paper"}'
+    assert forced.tail(answer + "none") == '"}'
+    assert forced.tail(answer + 'none"') is None  # already closed
+    assert forced.tail('{"reasoning": "Like a \\"category\\": \\"Rec') is None
 
 
 def test_refuses_a_non_loopback_host(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ from llama_cpp.llama_grammar import JSON_GBNF
 
 from ..modelfetch import ModelSpec
 from .decoding import Chain, Decoder, GrammarCheck, Greedy, tokens_from
+from .forced import Forced
 from .prefixes import PrefixStates
 
 
@@ -180,12 +181,14 @@ class LoadedModel:
         grammar: LlamaGrammar | None,
         top_logprobs: int | None,
         load_ns: int,
+        forced: Forced | None = None,
     ) -> Iterator[Piece | Finish]:
         """Sample after `tokens`, yielding text as it becomes final, then one Finish.
 
         The cache keeps the longest common start with the previous prompt, or with a saved
         one (prefixes.py). Logprobs are read from the raw logits of each step (before
-        penalties, grammar and temperature)."""
+        penalties, grammar and temperature); the end of the answer that the format
+        `forced` (forced.py) is written without the model."""
         llm = self.llm
         room = llm.n_ctx() - len(tokens)
         if room <= 0:
@@ -207,6 +210,7 @@ class LoadedModel:
         reason = "length"
         first: int | None = None
         steps = tokens_from(self.decoder, tokens[cached:], choose)
+        answer = ""
         try:
             for token, logits in steps:
                 if first is None:
@@ -216,6 +220,7 @@ class LoadedModel:
                     break
                 generated.append(token)
                 text = decoder.decode(llm.detokenize([token]))
+                answer += text
                 top = top_logprobs
                 logprobs = [] if top is None else [self._logprob(logits, token, top)]
                 ready, stopped = stops.feed(Piece(text, logprobs))
@@ -224,6 +229,12 @@ class LoadedModel:
                     reason = "stop"
                     break
                 if len(generated) >= limit:
+                    break
+                tail = self._tokens(rest) if forced and (rest := forced.tail(answer)) else []
+                if tail and len(generated) + len(tail) <= limit:
+                    generated.extend(tail)
+                    yield from self._written(tail, decoder, stops, top_logprobs)
+                    reason = "stop"
                     break
         finally:
             steps.close()
@@ -255,6 +266,27 @@ class LoadedModel:
             grammar=grammar,
         )
         return Chain(sampler, self._n_vocab)
+
+    def _tokens(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=False)
+
+    def _written(
+        self,
+        tokens: list[int],
+        decoder: codecs.IncrementalDecoder,
+        stops: StopFilter,
+        top: int | None,
+    ) -> Iterator[Piece]:
+        """The pieces of tokens the format forced, each with logprob 0 (the only token the
+        format allowed there), through the stop filter."""
+        for token in tokens:
+            entry = self._token_logprob(token, 0.0)
+            entry["top_logprobs"] = [dict(entry)] if top else []
+            text = decoder.decode(self.llm.detokenize([token]))
+            ready, stopped = stops.feed(Piece(text, [] if top is None else [entry]))
+            yield from ready
+            if stopped:
+                return
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")

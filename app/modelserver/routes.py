@@ -24,6 +24,7 @@ from litestar.response import Stream
 from ..modelfetch import ModelSpec
 from .embedder import EmbedSpec
 from .engine import ApiError, Finish, LoadedModel, Piece, Sampling, grammar_for
+from .forced import Forced
 from .host import ModelHost
 
 # Reported by /api/version: a release whose API has everything served here (logprobs included).
@@ -339,11 +340,13 @@ async def chat(request: Request) -> Response[Any] | Stream:
     spec = await request.app.state.host.find(body.model)
     sampling = Sampling.from_options(body.options)
     grammar = grammar_for(body.format)
+    forced = Forced.of(body.format)
     top = body.top_logprobs if body.logprobs else None
     messages = [{"role": m.role, "content": m.content or ""} for m in body.messages]
 
     def job(model: LoadedModel, load_ns: int) -> Iterator[Piece | Finish]:
-        return model.complete(model.chat_prompt(messages), sampling, grammar, top, load_ns)
+        prompt = model.chat_prompt(messages)
+        return model.complete(prompt, sampling, grammar, top, load_ns, forced)
 
     chosen = job if messages else _load_only
     return await respond(request, spec, chosen, CHAT, body.stream is not False, body.logprobs)
@@ -355,6 +358,7 @@ async def generate(request: Request) -> Response[Any] | Stream:
     spec = await request.app.state.host.find(body.model)
     sampling = Sampling.from_options(body.options)
     grammar = grammar_for(body.format)
+    forced = Forced.of(body.format)
     top = body.top_logprobs if body.logprobs else None
     prompt = body.prompt or ""
     messages = [{"role": "system", "content": body.system}] if body.system else []
@@ -362,7 +366,7 @@ async def generate(request: Request) -> Response[Any] | Stream:
 
     def job(model: LoadedModel, load_ns: int) -> Iterator[Piece | Finish]:
         tokens = model.raw_prompt(prompt) if body.raw else model.chat_prompt(messages)
-        return model.complete(tokens, sampling, grammar, top, load_ns)
+        return model.complete(tokens, sampling, grammar, top, load_ns, forced)
 
     chosen = job if prompt else _load_only
     return await respond(request, spec, chosen, GENERATE, body.stream is not False, body.logprobs)
