@@ -109,6 +109,15 @@ def test_forced_end_is_the_last_property_enum() -> None:
         {"type": "object", "properties": {"a": {"type": "string"}}},
         {"type": "object", "properties": {"a": True}, "required": ["a"]},
         {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        {**VERDICT, "additionalProperties": True},
+        {  # an object inside may have a key of the same name
+            "type": "object",
+            "properties": {
+                "a": {"type": "object", "properties": {"b": {"type": "string"}}},
+                "b": {"type": "string", "enum": ["x", "y"]},
+            },
+            "required": ["a", "b"],
+        },
         {
             "type": "object",
             "properties": {"a": {"type": "string", "enum": ['Say "hi"', "no"]}},

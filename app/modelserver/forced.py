@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+_FLAT = ("string", "number", "integer", "boolean", "null")
+
 
 @dataclass(frozen=True)
 class Forced:
@@ -27,10 +29,12 @@ class Forced:
 
     @classmethod
     def of(cls, fmt: str | dict[str, Any] | None) -> Forced | None:
-        """What a JSON-schema `format` forces: the end of an object whose properties are all
-        required (so the grammar writes them in the schema's order) and whose last is an enum
-        of plain strings."""
+        """What a JSON-schema `format` forces: the end of a flat object whose properties are
+        all required (so the grammar writes them in the schema's order, and the last one's
+        name can stand unescaped nowhere else) and whose last is an enum of plain strings."""
         if not isinstance(fmt, dict) or fmt.get("type") != "object":
+            return None
+        if fmt.get("additionalProperties") not in (None, False):  # more may follow the last
             return None
         properties = fmt.get("properties")
         if not isinstance(properties, dict) or not properties:
@@ -38,7 +42,9 @@ class Forced:
         names = list(properties)
         if [name for name in names if name in (fmt.get("required") or [])] != names:
             return None
-        last = properties[names[-1]]
+        *before, last = properties.values()
+        if not all(isinstance(p, dict) and p.get("type") in _FLAT for p in before):
+            return None
         values = last.get("enum") if isinstance(last, dict) else None
         if not values or not all(isinstance(v, str) and not set(v) & {'"', "\\"} for v in values):
             return None
