@@ -108,6 +108,32 @@ Method
 """
 
 
+# A second document of each kind, so that every category can have two examples.
+BILL = """INVOICE No. 2026-118
+ACME Tools Ltd, 4 Mill Road, Leeds
+Bill to: Northwind Cafe
+2 x espresso machine service  240.00
+VAT 20%  48.00
+Total due: GBP 288.00 by 31 December 2026
+"""
+
+NDA = """MUTUAL NON-DISCLOSURE AGREEMENT
+
+This Agreement is made on 2 May 2026 between Kestrel Labs Ltd and Orbit Data GmbH.
+Each party agrees to keep the other party's Confidential Information secret for three years
+and to use it only to evaluate a possible collaboration. Signed for and on behalf of each party.
+"""
+
+SHOP_RECEIPT = """SUPERMART #0412
+2 x milk           1.80
+bread              1.20
+TOTAL              3.00
+CASH               5.00
+CHANGE             2.00
+Thank you for shopping with us
+"""
+
+
 # A document that tries to give the classifier orders: the verdict must not follow them.
 _CUT = CONTRACT.index("1. Services.")
 INJECTED = (

@@ -19,7 +19,18 @@ from app.model import ModelClient
 from app.modelserver.embedder import EMBED_MODELS
 
 from .conftest import BASE_URL, INBOX, ROOT, upload
-from .documents import CONTRACT, INJECTED, INVOICE, RECEIPT, TAX_RECEIPT, UNRELATED, pdf_bytes
+from .documents import (
+    BILL,
+    CONTRACT,
+    INJECTED,
+    INVOICE,
+    NDA,
+    RECEIPT,
+    SHOP_RECEIPT,
+    TAX_RECEIPT,
+    UNRELATED,
+    pdf_bytes,
+)
 from .modelserver_fixture import free_port
 
 pytestmark = pytest.mark.model
@@ -297,6 +308,42 @@ async def test_with_no_examples_the_descriptions_are_weighed(settings, store, cl
     got = {name: f["classified_category_name"] or "none" for name, f in verdicts.items()}
     assert got == expected, {name: f["classification_reasoning"] for name, f in verdicts.items()}
     assert all(f["model_verdict"]["evidence"]["familiarity"] == 1.0 for f in verdicts.values())
+
+
+async def test_a_poem_far_from_every_categorys_examples_is_none(settings, store, classify_server):
+    """The README's inbox, Receipt without keywords: with nothing taught the 1.5B model files
+    a poem as Receipt, sure of it; two examples a category are enough for the examples to say
+    that nothing here is like it, and to outweigh the model."""
+    model = ModelClient(classify_server.url, classify_server.model, embed_model=EMBED_MODEL)
+    app = create_app(settings, store, model, run_worker=False)
+    taught = {
+        "Invoice": [INVOICE, BILL],
+        "Contract": [CONTRACT, NDA],
+        "Receipt": [RECEIPT, TAX_RECEIPT],
+    }
+    async with AsyncTestClient(app=app, base_url=BASE_URL, timeout=120) as client:
+        inbox = (await client.post("/v1/classifications", json=INBOX)).json()["classification"]
+        assert not inbox["categories"][2]["keywords"]
+        for category in inbox["categories"]:
+            url = f"/v1/classifications/{inbox['id']}/categories/{category['id']}/examples"
+            texts = taught[category["name"]]
+            given = [
+                ("files", (f"{category['name']}-{i}.txt", t.encode())) for i, t in enumerate(texts)
+            ]
+            assert (await client.post(url, files=given)).status_code == 202
+        assert await app.state.worker.drain() == 6
+        files = {"fog.txt": POEM.encode(), "supermart.txt": SHOP_RECEIPT.encode()}
+        batch = await upload(client, inbox["id"], files)
+        assert await app.state.worker.drain() == 2
+        view = await client.get(f"/v1/classifications/{inbox['id']}/batches/{batch['id']}")
+    verdicts = {f["file_name"]: f for f in view.json()["files"]}
+    got = {name: f["classified_category_name"] for name, f in verdicts.items()}
+    assert got == {"fog.txt": None, "supermart.txt": "Receipt"}, verdicts
+    poem = verdicts["fog.txt"]["model_verdict"]["evidence"]
+    assert poem["model_answer"] == "Receipt"  # the model alone would have filed it
+    assert poem["examples"]["count"] == 6
+    assert poem["examples"]["probabilities"]["none"] > 0.9, poem["examples"]
+    assert verdicts["fog.txt"]["confidence"] > 0.9
 
 
 DESCRIBED = {
