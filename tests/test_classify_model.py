@@ -311,7 +311,7 @@ async def test_with_no_examples_the_descriptions_are_weighed(settings, store, cl
 
 
 async def test_a_poem_far_from_every_categorys_examples_is_none(settings, store, classify_server):
-    """The README's inbox, Receipt without keywords: with nothing taught the 1.5B model files
+    """The README's inbox with Receipt's keywords left out: with nothing taught the 1.5B model files
     a poem as Receipt, sure of it; two examples a category are enough for the examples to say
     that nothing here is like it, and to outweigh the model."""
     model = ModelClient(classify_server.url, classify_server.model, embed_model=EMBED_MODEL)
